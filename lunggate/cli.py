@@ -1,0 +1,132 @@
+"""The ``lunggate`` command line: one subcommand per task, each with ``--help``.
+
+Heavy imports (TensorFlow) happen inside the handlers, so ``--help`` stays instant.
+Every ``LunggateError`` becomes a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from lunggate.errors import LunggateError
+from lunggate.paths import DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
+from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
+
+
+def _data_root(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-root", type=Path, default=DEFAULT_DATA_ROOT,
+        help=f"dataset folder in the COVID-19 Radiography Database layout (default {DEFAULT_DATA_ROOT})",
+    )
+    parser.add_argument(
+        "--split-file", type=Path, default=SPLIT_FILE,
+        help=f"the train/val/test assignment to use (default {SPLIT_FILE})",
+    )
+
+
+def cmd_split(args: argparse.Namespace) -> None:
+    from lunggate.data import scan_dataset
+    from lunggate.splits import make_split, write_split
+
+    records = scan_dataset(args.data_root)
+    assignment = make_split(records)
+    write_split(args.out, records, assignment)
+    counts = {s: sum(v == s for v in assignment.values()) for s in ("train", "val", "test")}
+    print(f"wrote {args.out}: {counts}")
+
+
+def cmd_train_seg(args: argparse.Namespace) -> None:
+    from segmentation.config import SegTrainConfig, UNetConfig
+    from segmentation.train import train_segmenter
+
+    config = SegTrainConfig(
+        unet=UNetConfig(input_size=args.input_size), epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, max_train_images=args.max_images,
+    )
+    print(json.dumps(train_segmenter(config, args.data_root, args.out, args.split_file)))
+
+
+def cmd_eval_seg(args: argparse.Namespace) -> None:
+    from segmentation.evaluate import evaluate_segmenter
+    from segmentation.segmenter import UNetSegmenter
+
+    report = evaluate_segmenter(
+        UNetSegmenter.load(args.weights), args.data_root, args.split, args.out, args.split_file
+    )
+    print(json.dumps({k: report[k] for k in ("dice", "iou", "n")}))
+
+
+def cmd_segment(args: argparse.Namespace) -> None:
+    from segmentation.demo import segment_files
+
+    for line in segment_files(args.inputs, args.out, args.weights):
+        print(line)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from pipeline.bench import run_bench
+
+    print(json.dumps(run_bench(args.out, args.repeats), indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lunggate", description="Lung-gated, explainable chest X-ray classification."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("split", help="write the stratified train/val/test split file")
+    p.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="dataset folder")
+    p.add_argument("--out", type=Path, default=SPLIT_FILE, help=f"split CSV (default {SPLIT_FILE})")
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("train-seg", help="train the lung U-Net (best-on-validation checkpoint)")
+    _data_root(p)
+    p.add_argument("--out", type=Path, default=SEG_WEIGHTS, help="weights file to write (.npz)")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
+    p.add_argument("--input-size", type=int, default=128, help="network input size in pixels")
+    p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
+    p.set_defaults(func=cmd_train_seg)
+
+    p = sub.add_parser("eval-seg", help="Dice/IoU of the U-Net on a split, with a worst-cases figure")
+    _data_root(p)
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
+    p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
+    p.set_defaults(func=cmd_eval_seg)
+
+    p = sub.add_parser("segment", help="segment image files or folders; write masks and overlays")
+    p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
+    p.add_argument("--out", type=Path, default=Path("outputs"))
+    p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
+    p.set_defaults(func=cmd_segment)
+
+    p = sub.add_parser("bench", help="measure inference latency and throughput on this machine")
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "bench.json")
+    p.add_argument("--repeats", type=int, default=50, help="single-image calls to time")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], None] = args.func
+    try:
+        handler(args)
+    except LunggateError as exc:
+        print(f"lunggate {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lunggate {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Dataset layer for the COVID-19 Radiography Database layout.
+
+``<root>/<Class>/images/<name>.png`` with ``<root>/<Class>/masks/<name>.png`` beside
+it, and optionally ``<root>/manifest.csv`` (columns ``id,class,image,mask``, paths
+relative to the root). Folder names may use spaces ("Viral Pneumonia") as the
+original database does.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lunggate import CLASS_NAMES
+from lunggate.errors import DatasetError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One X-ray of the dataset: its id, class label and files."""
+
+    id: str
+    label: str
+    image: Path
+    mask: Path | None
+
+
+def _class_dir(root: Path, label: str) -> Path | None:
+    for name in (label, label.replace("_", " ")):
+        if (root / name).is_dir():
+            return root / name
+    return None
+
+
+def scan_dataset(root: str | Path, require_masks: bool = True) -> list[Record]:
+    """List every image under ``root``, sorted by id.
+
+    Raises:
+        DatasetError: the root is missing, a class folder has no images, or (with
+            ``require_masks``) an image has no mask.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"data root {root} does not exist; pass --data-root DIR")
+    manifest = root / "manifest.csv"
+    records = _from_manifest(root, manifest) if manifest.is_file() else _from_folders(root)
+    for label in CLASS_NAMES:
+        if not any(r.label == label for r in records):
+            raise DatasetError(f"class {label} has no images under {root}")
+    if require_masks:
+        for r in records:
+            if r.mask is None or not r.mask.is_file():
+                raise DatasetError(f"image {r.image} has no lung mask (expected {r.mask})")
+    return sorted(records, key=lambda r: r.id)
+
+
+def _from_manifest(root: Path, manifest: Path) -> list[Record]:
+    records = []
+    with manifest.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"id", "class", "image"} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{manifest} lacks column(s) {', '.join(sorted(missing))}")
+        for row in reader:
+            if row["class"] not in CLASS_NAMES:
+                raise DatasetError(
+                    f"{manifest}: unknown class {row['class']!r} for {row['id']}; "
+                    f"expected one of {', '.join(CLASS_NAMES)}"
+                )
+            image = root / row["image"]
+            if not image.is_file():
+                raise DatasetError(f"{manifest} lists {image}, which does not exist")
+            mask = root / row["mask"] if row.get("mask") else None
+            records.append(Record(row["id"], row["class"], image, mask))
+    return records
+
+
+def _from_folders(root: Path) -> list[Record]:
+    records = []
+    for label in CLASS_NAMES:
+        class_dir = _class_dir(root, label)
+        if class_dir is None:
+            raise DatasetError(f"class folder {root / label} is missing")
+        images = sorted(
+            p for p in (class_dir / "images").glob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not images:
+            raise DatasetError(f"class folder {class_dir} has no images in {class_dir / 'images'}")
+        for image in images:
+            mask = class_dir / "masks" / image.name
+            records.append(Record(f"{label}__{image.stem}", label, image, mask))
+    return records
+
+
+def read_gray(path: str | Path) -> np.ndarray:
+    """Read an image file as a 2-D uint8 array.
+
+    Raises:
+        DatasetError: the file is missing or not a decodable image.
+    """
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise DatasetError(f"cannot read {path} as an image")
+    return image
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a lung mask file as a 2-D bool array (any non-zero pixel is lung)."""
+    return read_gray(path) > 127
+
+
+def load_images(paths: Sequence[Path], size: int | None = None) -> np.ndarray:
+    """Read many grey images in parallel into one (N, H, W) uint8 array.
+
+    Args:
+        paths: image files; all must share one size unless ``size`` is given.
+        size: resize every image to ``size`` x ``size`` (area interpolation).
+    """
+
+    def one(path: Path) -> np.ndarray:
+        image = read_gray(path)
+        if size is not None and image.shape != (size, size):
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        return image
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return np.stack(list(pool.map(one, paths)))

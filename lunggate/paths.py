@@ -1,0 +1,12 @@
+"""Where the shipped files live: the repository's own data/ and reports/ folders."""
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT / "data"
+MODELS_DIR = DATA_DIR / "models"
+SAMPLES_DIR = DATA_DIR / "samples"
+SPLIT_FILE = DATA_DIR / "splits" / "cxr4.csv"
+REPORTS_DIR = REPO_ROOT / "reports"
+DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cxr4"
+SEGMENTER_WEIGHTS = MODELS_DIR / "unet_mobilenetv2_128.npz"

@@ -1,0 +1,1 @@
+"""What joins the stages: image I/O, gating, scoring, the ``analyze`` call and benchmarks."""

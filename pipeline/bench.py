@@ -1,0 +1,64 @@
+"""``lunggate bench``: latency and throughput of each stage on this machine.
+
+Results merge into ``reports/bench.json`` so that each stage's entry can be refreshed
+on its own. Timing lives here, not in tests: a loaded CI machine must not fail a build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lunggate.data import read_gray
+from lunggate.paths import SAMPLES_DIR
+from segmentation.demo import expand_inputs
+from segmentation.segmenter import UNetSegmenter
+
+
+def time_stage(run: Callable[[Sequence[np.ndarray]], object], images: list[np.ndarray],
+               repeats: int, batch: int = 64) -> dict[str, float]:
+    """p50/p95 of single-image calls and batched images per second.
+
+    One warm-up call of each shape comes first, so graph tracing is not counted.
+    """
+    run(images[:1])
+    singles = []
+    for k in range(repeats):
+        start = time.perf_counter()
+        run([images[k % len(images)]])
+        singles.append((time.perf_counter() - start) * 1000)
+    batch_images = [images[k % len(images)] for k in range(batch)]
+    run(batch_images)
+    start = time.perf_counter()
+    run(batch_images)
+    elapsed = time.perf_counter() - start
+    return {
+        "p50_ms": round(float(np.percentile(singles, 50)), 2),
+        "p95_ms": round(float(np.percentile(singles, 95)), 2),
+        "batched_img_per_s": round(batch / elapsed, 1),
+        "batch_size": batch,
+        "repeats": repeats,
+    }
+
+
+def run_bench(out: Path, repeats: int = 50) -> dict:
+    """Time the shipped models on the bundled sample X-rays and update ``out``."""
+    images = [read_gray(p) for p in expand_inputs([SAMPLES_DIR])]
+    segmenter = UNetSegmenter.load()
+    report = json.loads(out.read_text()) if out.is_file() else {}
+    report["machine"] = {"cpus": os.cpu_count(), "processor": platform.machine(),
+                         "python": platform.python_version()}
+    report["segmentation"] = {
+        **time_stage(segmenter.segment, images, repeats),
+        "input_size": segmenter.config.input_size,
+        "includes": "resize, U-Net forward, upsampling, threshold, two largest components, fill holes",
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    return report

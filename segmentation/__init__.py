@@ -1,0 +1,1 @@
+"""Stage 1: the U-Net that finds the lung fields, its post-processing and evaluation."""

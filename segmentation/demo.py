@@ -1,0 +1,43 @@
+"""``lunggate segment``: lung masks and outline overlays for image files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lunggate.data import IMAGE_SUFFIXES, read_gray
+from lunggate.errors import LunggateError
+from lunggate.overlays import draw_outline, to_rgb, write_png
+from segmentation.segmenter import UNetSegmenter
+
+
+def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
+    """Files as given, folders expanded (recursively) to the images they hold."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise LunggateError(f"{item} does not exist")
+    if not files:
+        raise LunggateError(f"no images found in {', '.join(map(str, inputs))}")
+    return files
+
+
+def segment_files(inputs: Sequence[Path], out: Path, weights: Path) -> Iterator[str]:
+    """Write ``<stem>_mask.png`` and ``<stem>_lungs.png`` per image; yield a summary line each."""
+    files = expand_inputs(inputs)
+    segmenter = UNetSegmenter.load(weights)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        image = read_gray(path)
+        found = segmenter.segment([image])[0]
+        write_png(out / f"{path.stem}_mask.png", found.mask.astype(np.uint8) * 255)
+        write_png(out / f"{path.stem}_lungs.png", draw_outline(to_rgb(image), found.mask))
+        q = found.quality
+        status = "ok" if q.ok else f"REJECTED ({q.reason})"
+        yield f"{path.name}: lung area {q.area_fraction:.2f}, {q.components} component(s), {status}"

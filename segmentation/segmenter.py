@@ -1,0 +1,92 @@
+"""The trained U-Net behind one object: images in, lung masks at their own size out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lunggate import modelfile
+from lunggate.backend import keras, tf
+from lunggate.paths import SEGMENTER_WEIGHTS
+from segmentation.config import QualityConfig, UNetConfig
+from segmentation.model import build_unet, to_input
+from segmentation.postprocess import LungQuality, assess, clean_mask
+
+@dataclass(frozen=True)
+class LungSegmentation:
+    """The lungs found on one image: a bool mask of the image's size and its quality."""
+
+    mask: np.ndarray
+    quality: LungQuality
+
+
+class UNetSegmenter:
+    """Segments lung fields with a U-Net; thread-safe once built.
+
+    Args:
+        model: the Keras U-Net (its weights already set).
+        config: the architecture it was built with (gives the input size).
+        quality: thresholds for the plausibility check.
+        weights_sha256: identity of the weights file, cited in reports.
+        batch_size: images per forward pass.
+    """
+
+    name = "unet"
+
+    def __init__(
+        self,
+        model: keras.Model,
+        config: UNetConfig,
+        quality: QualityConfig = QualityConfig(),
+        weights_sha256: str | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.quality = quality
+        self.weights_sha256 = weights_sha256
+        self.batch_size = batch_size
+        size = config.input_size
+        # One traced graph for every batch size: no retracing, safe to call from threads.
+        self._forward = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)],
+        )
+
+    @classmethod
+    def load(
+        cls, path: str | Path = SEGMENTER_WEIGHTS, quality: QualityConfig = QualityConfig()
+    ) -> UNetSegmenter:
+        """Build the U-Net its sidecar describes and load the weights file."""
+        meta = modelfile.read_meta(path)
+        config = UNetConfig.from_dict(meta["config"]["unet"])
+        model = build_unet(config)
+        model.set_weights(modelfile.load(path, [w.dtype for w in model.get_weights()]))
+        return cls(model, config, quality, weights_sha256=modelfile.sha256(path))
+
+    def predict_proba(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Lung probability maps, each resized back to its image's (H, W)."""
+        probs: list[np.ndarray] = []
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            out = self._forward(tf.constant(to_input(chunk, self.config.input_size))).numpy()
+            for image, prob in zip(chunk, out[..., 0], strict=True):
+                h, w = image.shape[:2]
+                probs.append(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
+        return probs
+
+    def segment(self, images: Sequence[np.ndarray]) -> list[LungSegmentation]:
+        """Post-processed lung masks with their quality figures.
+
+        Args:
+            images: 2-D uint8 grey images of any size.
+        """
+        results = []
+        for prob in self.predict_proba(images):
+            mask = clean_mask(prob, self.quality.threshold)
+            results.append(LungSegmentation(mask, assess(mask, self.quality)))
+        return results

@@ -1,0 +1,126 @@
+"""``lunggate train-seg``: fit the U-Net on the train split, keep the best on validation.
+
+The checkpoint criterion is what users get: Dice of the post-processed mask at the
+image's own resolution on the validation split, not the loss at network resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lunggate import modelfile
+from lunggate.augment import xray_augmentation
+from lunggate.backend import keras, sm, tf
+from lunggate.data import Record, load_images, read_mask, scan_dataset
+from lunggate.paths import SPLIT_FILE
+from lunggate.splits import read_split, select
+from segmentation.config import SegTrainConfig
+from segmentation.metrics import dice
+from segmentation.model import build_unet, standardize
+from segmentation.segmenter import UNetSegmenter
+
+
+def soft_masks(records: list[Record], size: int) -> np.ndarray:
+    """Masks area-resized to ``size``: boundary pixels keep their lung fraction."""
+    return np.stack(
+        [
+            cv2.resize(read_mask(r.mask).astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+            for r in records
+        ]
+    )
+
+
+def batches(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int):
+    """Endless augmented (x, y) batches, reshuffled each pass."""
+    augment = xray_augmentation()
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(images))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            pairs = [augment(image=images[i], mask=masks[i]) for i in order[start : start + batch_size]]
+            x = standardize(np.stack([p["image"] for p in pairs]))[..., None]
+            y = np.stack([p["mask"] for p in pairs])[..., None]
+            yield x, y.astype(np.float32)
+
+
+class BestDiceCheckpoint(keras.callbacks.Callback):
+    """Scores the validation split at full resolution each epoch; saves on improvement."""
+
+    def __init__(self, segmenter: UNetSegmenter, images: list[np.ndarray], masks: list[np.ndarray],
+                 out: Path, meta: dict, patience: int) -> None:
+        super().__init__()
+        self.segmenter, self.images, self.masks = segmenter, images, masks
+        self.out, self.meta, self.patience = out, meta, patience
+        self.best, self.best_epoch, self.history = -1.0, -1, []
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        found = self.segmenter.segment(self.images)
+        score = float(np.mean([dice(f.mask, m) for f, m in zip(found, self.masks, strict=True)]))
+        row = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", np.nan)),
+               "val_dice": score, "seconds": round(time.time() - self._start, 1)}
+        self.history.append(row)
+        print(json.dumps(row), flush=True)
+        if score > self.best:
+            self.best, self.best_epoch = score, epoch + 1
+            meta = {**self.meta, "val_dice": score, "epoch": epoch + 1, "history": self.history}
+            modelfile.save(self.model.get_weights(), self.out, meta)
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+
+
+def track_batch_statistics(model: keras.Model, momentum: float = 0.9) -> None:
+    """Let batch-norm moving statistics follow a from-scratch model's fast-changing weights.
+
+    With Keras' default momentum (0.99) they lag so far behind early training that the
+    model predicts nothing in inference mode for several epochs.
+    """
+    for layer in model.submodules:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
+
+
+def train_segmenter(
+    config: SegTrainConfig, data_root: Path, out: Path, split_file: Path = SPLIT_FILE
+) -> dict:
+    """Train the U-Net and write the best-on-validation weights to ``out``."""
+    keras.utils.set_random_seed(config.seed)
+    records = scan_dataset(data_root)
+    assignment = read_split(split_file)
+    train, val = select(records, assignment, "train"), select(records, assignment, "val")
+    if config.max_train_images:
+        train = train[: config.max_train_images]
+        val = val[: max(8, config.max_train_images // 4)]
+    size = config.unet.input_size
+    x_train = load_images([r.image for r in train], size)
+    y_train = soft_masks(train, size)
+    val_images = list(load_images([r.image for r in val]))
+    val_masks = [read_mask(r.mask) for r in val]
+
+    model = build_unet(config.unet)
+    track_batch_statistics(model)
+    steps = len(train) // config.batch_size
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.02
+    )
+    model.compile(keras.optimizers.Adam(schedule), loss=sm.losses.DiceLoss() + sm.losses.BinaryCELoss())
+    signature = (
+        tf.TensorSpec([None, size, size, 1], tf.float32),
+        tf.TensorSpec([None, size, size, 1], tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(
+        lambda: batches(x_train, y_train, config.batch_size, config.seed), output_signature=signature
+    ).prefetch(4)
+    meta = {"kind": "segmenter", "config": asdict(config), "data_root": str(data_root),
+            "train_images": len(train), "val_images": len(val)}
+    checkpoint = BestDiceCheckpoint(
+        UNetSegmenter(model, config.unet), val_images, val_masks, out, meta, config.patience
+    )
+    model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2)
+    return {"best_val_dice": checkpoint.best, "best_epoch": checkpoint.best_epoch, "weights": str(out)}

@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny synthetic dataset in the real layout, and a clean Keras session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lunggate import CLASS_NAMES
+from lunggate.paths import DEFAULT_DATA_ROOT
+
+REAL_DATA = DEFAULT_DATA_ROOT
+
+
+def synthetic_xray(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A grey image with two bright-edged dark 'lungs' and their mask (uint8 0/255)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((size, size), np.uint8)
+    for cx in (0.3, 0.7):
+        center = (int(cx * size), size // 2)
+        axes = (int(size * 0.14), int(size * 0.3))
+        cv2.ellipse(mask, center, axes, 0, 0, 360, 255, -1)
+    image = np.full((size, size), 170, np.uint8)
+    image[mask > 0] = 60
+    noise = rng.integers(0, 20, (size, size), dtype=np.uint8)
+    return cv2.add(image, noise), mask
+
+
+def write_dataset(root: Path, per_class: int = 3, size: int = 64) -> Path:
+    """Write ``<Class>/images`` and ``<Class>/masks`` PNGs of synthetic X-rays."""
+    for c, label in enumerate(CLASS_NAMES):
+        (root / label / "images").mkdir(parents=True)
+        (root / label / "masks").mkdir(parents=True)
+        for k in range(per_class):
+            image, mask = synthetic_xray(100 * c + k, size)
+            cv2.imwrite(str(root / label / "images" / f"img{k}.png"), image)
+            cv2.imwrite(str(root / label / "masks" / f"img{k}.png"), mask)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "cxr")
+
+
+@pytest.fixture
+def keras_session():
+    """Clears Keras' global graph state after a test that builds models."""
+    from lunggate.backend import keras
+
+    yield
+    keras.backend.clear_session()
+
+
+requires_real_data = pytest.mark.skipif(
+    not REAL_DATA.is_dir(), reason=f"the real corpus is not at {REAL_DATA}"
+)
