@@ -13,17 +13,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lunggate.errors import LunggateError
-from lunggate.paths import DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
+from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
 
 
 def _data_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-root", type=Path, default=DEFAULT_DATA_ROOT,
-        help=f"dataset folder in the COVID-19 Radiography Database layout (default {DEFAULT_DATA_ROOT})",
+        "--data-root",
+        type=Path,
+        default=DEFAULT_DATA_ROOT,
+        help="dataset folder in the COVID-19 Radiography Database layout "
+        f"(default {DEFAULT_DATA_ROOT})",
     )
     parser.add_argument(
-        "--split-file", type=Path, default=SPLIT_FILE,
+        "--split-file",
+        type=Path,
+        default=SPLIT_FILE,
         help=f"the train/val/test assignment to use (default {SPLIT_FILE})",
     )
 
@@ -44,8 +49,11 @@ def cmd_train_seg(args: argparse.Namespace) -> None:
     from segmentation.train import train_segmenter
 
     config = SegTrainConfig(
-        unet=UNetConfig(input_size=args.input_size), epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.lr, max_train_images=args.max_images,
+        unet=UNetConfig(input_size=args.input_size),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_train_images=args.max_images,
     )
     print(json.dumps(train_segmenter(config, args.data_root, args.out, args.split_file)))
 
@@ -58,6 +66,38 @@ def cmd_eval_seg(args: argparse.Namespace) -> None:
         UNetSegmenter.load(args.weights), args.data_root, args.split, args.out, args.split_file
     )
     print(json.dumps({k: report[k] for k in ("dice", "iou", "n")}))
+
+
+def cmd_train_cls(args: argparse.Namespace) -> None:
+    from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+    from classification.train import train_classifier
+
+    model = ClassifierConfig(
+        backbone=args.backbone, gate=GateConfig(input=args.input, input_size=args.input_size)
+    )
+    config = ClsTrainConfig(
+        model=model,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_train_images=args.max_images,
+    )
+    out = args.out or CLASSIFIER_WEIGHTS[args.input]
+    print(json.dumps(train_classifier(config, args.data_root, out, args.split_file)))
+
+
+def cmd_eval_cls(args: argparse.Namespace) -> None:
+    from classification.classifier import LungClassifier
+    from classification.evaluate import evaluate_classifier
+
+    classifier = LungClassifier.load(args.weights or CLASSIFIER_WEIGHTS[args.input])
+    report = evaluate_classifier(
+        classifier, args.data_root, args.split, args.out, args.split_file, args.threshold
+    )
+    keys = ("accuracy", "macro_f1", "n")
+    print(
+        json.dumps({**{k: report[k] for k in keys}, "in_lung_median": report["in_lung"]["median"]})
+    )
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -94,12 +134,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_seg)
 
-    p = sub.add_parser("eval-seg", help="Dice/IoU of the U-Net on a split, with a worst-cases figure")
+    p = sub.add_parser(
+        "eval-seg", help="Dice/IoU of the U-Net on a split, with a worst-cases figure"
+    )
     _data_root(p)
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_seg)
+
+    p = sub.add_parser("train-cls", help="train the four-class classifier (masked or raw input)")
+    _data_root(p)
+    p.add_argument("--input", choices=("masked", "raw"), default="masked")
+    p.add_argument(
+        "--backbone",
+        default="mobilenetv2",
+        help="cnnx, densenet121, efficientnetb0, mobilenetv2, resnet50v2 or vgg16",
+    )
+    p.add_argument("--out", type=Path, default=None, help="weights file (default data/models/)")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--input-size", type=int, default=160)
+    p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
+    p.set_defaults(func=cmd_train_cls)
+
+    p = sub.add_parser("eval-cls", help="metrics, calibration and in-lung attention on a split")
+    _data_root(p)
+    p.add_argument("--input", choices=("masked", "raw"), default="masked")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="flag predictions whose in-lung attention share is below this",
+    )
+    p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
+    p.set_defaults(func=cmd_eval_cls)
 
     p = sub.add_parser("segment", help="segment image files or folders; write masks and overlays")
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")

@@ -10,3 +10,7 @@ SPLIT_FILE = DATA_DIR / "splits" / "cxr4.csv"
 REPORTS_DIR = REPO_ROOT / "reports"
 DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cxr4"
 SEGMENTER_WEIGHTS = MODELS_DIR / "unet_mobilenetv2_128.npz"
+CLASSIFIER_WEIGHTS = {
+    "masked": MODELS_DIR / "classifier_masked.npz",
+    "raw": MODELS_DIR / "classifier_raw.npz",
+}

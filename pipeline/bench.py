@@ -21,8 +21,12 @@ from segmentation.demo import expand_inputs
 from segmentation.segmenter import UNetSegmenter
 
 
-def time_stage(run: Callable[[Sequence[np.ndarray]], object], images: list[np.ndarray],
-               repeats: int, batch: int = 64) -> dict[str, float]:
+def time_stage(
+    run: Callable[[Sequence[np.ndarray]], object],
+    images: list[np.ndarray],
+    repeats: int,
+    batch: int = 64,
+) -> dict[str, float]:
     """p50/p95 of single-image calls and batched images per second.
 
     One warm-up call of each shape comes first, so graph tracing is not counted.
@@ -52,12 +56,16 @@ def run_bench(out: Path, repeats: int = 50) -> dict:
     images = [read_gray(p) for p in expand_inputs([SAMPLES_DIR])]
     segmenter = UNetSegmenter.load()
     report = json.loads(out.read_text()) if out.is_file() else {}
-    report["machine"] = {"cpus": os.cpu_count(), "processor": platform.machine(),
-                         "python": platform.python_version()}
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "processor": platform.machine(),
+        "python": platform.python_version(),
+    }
     report["segmentation"] = {
         **time_stage(segmenter.segment, images, repeats),
         "input_size": segmenter.config.input_size,
-        "includes": "resize, U-Net forward, upsampling, threshold, two largest components, fill holes",
+        "includes": "resize, U-Net forward, upsampling, threshold, two largest components, "
+        "fill holes",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

@@ -24,13 +24,22 @@ from segmentation.segmenter import UNetSegmenter  # noqa: E402
 def summarize(values: list[float], labels: list[str]) -> dict:
     """Mean, median and per-class mean of a per-image metric."""
     arr = np.asarray(values)
-    per_class = {c: float(arr[[lab == c for lab in labels]].mean()) for c in CLASS_NAMES if c in labels}
-    return {"mean": float(arr.mean()), "median": float(np.median(arr)), "min": float(arr.min()),
-            "per_class": per_class}
+    per_class = {
+        c: float(arr[[lab == c for lab in labels]].mean()) for c in CLASS_NAMES if c in labels
+    }
+    return {
+        "mean": float(arr.mean()),
+        "median": float(np.median(arr)),
+        "min": float(arr.min()),
+        "per_class": per_class,
+    }
 
 
 def evaluate_segmenter(
-    segmenter: UNetSegmenter, data_root: Path, split: str, out_dir: Path,
+    segmenter: UNetSegmenter,
+    data_root: Path,
+    split: str,
+    out_dir: Path,
     split_file: Path = SPLIT_FILE,
 ) -> dict:
     """Score one split and write ``segmentation[_split].json``, a per-image CSV and a figure.
@@ -62,8 +71,17 @@ def evaluate_segmenter(
         writer.writerow(["id", "class", "dice", "iou", "area_fraction", "components", "ok"])
         for r, d, i, fnd in zip(records, dices, ious, found, strict=True):
             q = fnd.quality
-            writer.writerow([r.id, r.label, f"{d:.4f}", f"{i:.4f}", f"{q.area_fraction:.4f}",
-                             q.components, q.ok])
+            writer.writerow(
+                [
+                    r.id,
+                    r.label,
+                    f"{d:.4f}",
+                    f"{i:.4f}",
+                    f"{q.area_fraction:.4f}",
+                    q.components,
+                    q.ok,
+                ]
+            )
     worst = np.argsort(dices)[:8]
     plot_cases(
         [(images[k], truths[k], found[k].mask, f"{labels[k]}\nDice {dices[k]:.3f}") for k in worst],

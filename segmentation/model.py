@@ -37,7 +37,9 @@ def standardize(images: np.ndarray) -> np.ndarray:
 def to_input(images: Sequence[np.ndarray], size: int) -> np.ndarray:
     """Grey uint8 images of any size -> (N, size, size, 1) float32 network input."""
     resized = [
-        img if img.shape == (size, size) else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        img
+        if img.shape == (size, size)
+        else cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
         for img in images
     ]
     return standardize(np.stack(resized))[..., None]

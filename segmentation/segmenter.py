@@ -16,6 +16,7 @@ from segmentation.config import QualityConfig, UNetConfig
 from segmentation.model import build_unet, to_input
 from segmentation.postprocess import LungQuality, assess, clean_mask
 
+
 @dataclass(frozen=True)
 class LungSegmentation:
     """The lungs found on one image: a bool mask of the image's size and its quality."""

@@ -30,7 +30,9 @@ def soft_masks(records: list[Record], size: int) -> np.ndarray:
     """Masks area-resized to ``size``: boundary pixels keep their lung fraction."""
     return np.stack(
         [
-            cv2.resize(read_mask(r.mask).astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+            cv2.resize(
+                read_mask(r.mask).astype(np.float32), (size, size), interpolation=cv2.INTER_AREA
+            )
             for r in records
         ]
     )
@@ -43,7 +45,9 @@ def batches(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int):
     while True:
         order = rng.permutation(len(images))
         for start in range(0, len(order) - batch_size + 1, batch_size):
-            pairs = [augment(image=images[i], mask=masks[i]) for i in order[start : start + batch_size]]
+            pairs = [
+                augment(image=images[i], mask=masks[i]) for i in order[start : start + batch_size]
+            ]
             x = standardize(np.stack([p["image"] for p in pairs]))[..., None]
             y = np.stack([p["mask"] for p in pairs])[..., None]
             yield x, y.astype(np.float32)
@@ -52,8 +56,15 @@ def batches(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int):
 class BestDiceCheckpoint(keras.callbacks.Callback):
     """Scores the validation split at full resolution each epoch; saves on improvement."""
 
-    def __init__(self, segmenter: UNetSegmenter, images: list[np.ndarray], masks: list[np.ndarray],
-                 out: Path, meta: dict, patience: int) -> None:
+    def __init__(
+        self,
+        segmenter: UNetSegmenter,
+        images: list[np.ndarray],
+        masks: list[np.ndarray],
+        out: Path,
+        meta: dict,
+        patience: int,
+    ) -> None:
         super().__init__()
         self.segmenter, self.images, self.masks = segmenter, images, masks
         self.out, self.meta, self.patience = out, meta, patience
@@ -63,8 +74,12 @@ class BestDiceCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         found = self.segmenter.segment(self.images)
         score = float(np.mean([dice(f.mask, m) for f, m in zip(found, self.masks, strict=True)]))
-        row = {"epoch": epoch + 1, "loss": float((logs or {}).get("loss", np.nan)),
-               "val_dice": score, "seconds": round(time.time() - self._start, 1)}
+        row = {
+            "epoch": epoch + 1,
+            "loss": float((logs or {}).get("loss", np.nan)),
+            "val_dice": score,
+            "seconds": round(time.time() - self._start, 1),
+        }
         self.history.append(row)
         print(json.dumps(row), flush=True)
         if score > self.best:
@@ -109,18 +124,32 @@ def train_segmenter(
     schedule = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=max(1, steps * config.epochs), alpha=0.02
     )
-    model.compile(keras.optimizers.Adam(schedule), loss=sm.losses.DiceLoss() + sm.losses.BinaryCELoss())
+    model.compile(
+        keras.optimizers.Adam(schedule), loss=sm.losses.DiceLoss() + sm.losses.BinaryCELoss()
+    )
     signature = (
         tf.TensorSpec([None, size, size, 1], tf.float32),
         tf.TensorSpec([None, size, size, 1], tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(
-        lambda: batches(x_train, y_train, config.batch_size, config.seed), output_signature=signature
+        lambda: batches(x_train, y_train, config.batch_size, config.seed),
+        output_signature=signature,
     ).prefetch(4)
-    meta = {"kind": "segmenter", "config": asdict(config), "data_root": str(data_root),
-            "train_images": len(train), "val_images": len(val)}
+    meta = {
+        "kind": "segmenter",
+        "config": asdict(config),
+        "data_root": str(data_root),
+        "train_images": len(train),
+        "val_images": len(val),
+    }
     checkpoint = BestDiceCheckpoint(
         UNetSegmenter(model, config.unet), val_images, val_masks, out, meta, config.patience
     )
-    model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2)
-    return {"best_val_dice": checkpoint.best, "best_epoch": checkpoint.best_epoch, "weights": str(out)}
+    model.fit(
+        dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2
+    )
+    return {
+        "best_val_dice": checkpoint.best,
+        "best_epoch": checkpoint.best_epoch,
+        "weights": str(out),
+    }

@@ -1,0 +1,79 @@
+"""The backbone registry: every swappable feature extractor behind one factory.
+
+All are built from scratch (``weights=None``): nothing is downloaded. A local weights
+file for a keras.applications backbone may be passed instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from classification.cnnx import build_cnnx
+from lunggate.backend import keras
+from lunggate.errors import LunggateError
+
+Shape = tuple[int, int, int]
+Factory = Callable[[Shape, str | None], keras.Model]
+
+
+def _application(constructor: Callable[..., keras.Model]) -> Factory:
+    def build(input_shape: Shape, weights: str | None) -> keras.Model:
+        return constructor(input_shape=input_shape, include_top=False, weights=weights)
+
+    return build
+
+
+def _custom(builder: Callable[[Shape], keras.Model]) -> Factory:
+    def build(input_shape: Shape, weights: str | None) -> keras.Model:
+        model = builder(input_shape)
+        if weights:
+            model.load_weights(weights)
+        return model
+
+    return build
+
+
+apps = keras.applications
+BACKBONES: dict[str, Factory] = {
+    "mobilenetv2": _application(apps.MobileNetV2),
+    "resnet50v2": _application(apps.ResNet50V2),
+    "densenet121": _application(apps.DenseNet121),
+    "vgg16": _application(apps.VGG16),
+    "efficientnetb0": _application(apps.EfficientNetB0),
+    "cnnx": _custom(build_cnnx),
+}
+
+
+def build_backbone(name: str, input_shape: Shape, weights: str | Path | None = None) -> keras.Model:
+    """A feature extractor whose output is the last convolutional feature map.
+
+    Raises:
+        LunggateError: unknown name (the message lists the valid ones) or missing weights file.
+    """
+    if name not in BACKBONES:
+        raise LunggateError(
+            f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}"
+        )
+    if weights is not None and not Path(weights).is_file():
+        raise LunggateError(f"backbone weights file {weights} does not exist")
+    return BACKBONES[name](input_shape, None if weights is None else str(weights))
+
+
+def build_classifier(
+    name: str,
+    input_shape: Shape,
+    n_classes: int,
+    dropout: float = 0.3,
+    weights: str | Path | None = None,
+) -> keras.Model:
+    """Backbone -> global average pooling -> dropout -> linear logits (no softmax).
+
+    Logits, not probabilities, come out: Grad-CAM differentiates the class score and the
+    calibration temperature divides the logits.
+    """
+    backbone = build_backbone(name, input_shape, weights)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone.output)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(n_classes, name="logits")(x)
+    return keras.Model(backbone.input, logits, name=f"{name}_classifier")

@@ -1,0 +1,117 @@
+"""The trained classifier behind one object: gating, calibrated probabilities, Grad-CAM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from classification.backbones import build_classifier
+from classification.calibration import softmax
+from classification.config import ClassifierConfig
+from classification.gating import Box, gate, to_image
+from classification.gradcam import GradCAM
+from lunggate import CLASS_NAMES, modelfile
+from lunggate.backend import keras, tf
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One image's prediction and its Grad-CAM at the image's own size."""
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    class_index: int
+    cam: np.ndarray
+
+
+class LungClassifier:
+    """Four-class classifier on gated X-rays, thread-safe once built.
+
+    Args:
+        model: Keras model from (N, S, S, 1) input to (N, 4) logits.
+        config: architecture and gating it was built with.
+        temperature: calibration temperature fitted on the validation split.
+        weights_sha256: identity of the weights file.
+    """
+
+    class_names: tuple[str, ...] = CLASS_NAMES
+
+    def __init__(
+        self,
+        model: keras.Model,
+        config: ClassifierConfig,
+        temperature: float = 1.0,
+        weights_sha256: str | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.temperature = temperature
+        self.weights_sha256 = weights_sha256
+        self.batch_size = batch_size
+        self.gradcam = GradCAM(model)
+        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+    @classmethod
+    def load(cls, path: str | Path) -> LungClassifier:
+        """Build the classifier its sidecar describes and load the weights file."""
+        meta = modelfile.read_meta(path)
+        config = ClassifierConfig.from_dict(meta["config"]["model"])
+        model = new_model(config)
+        model.set_weights(modelfile.load(path, [w.dtype for w in model.get_weights()]))
+        return cls(model, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
+
+    @property
+    def masked(self) -> bool:
+        return self.config.gate.input == "masked"
+
+    @property
+    def name(self) -> str:
+        return f"{self.config.backbone}_{self.config.gate.input}"
+
+    def prepare(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> tuple[np.ndarray, list[Box]]:
+        """Gate each image (masks are ignored by a raw model) into one input batch."""
+        pairs = [gate(img, m, self.config.gate) for img, m in zip(images, masks, strict=True)]
+        return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """(N, 4) logits of prepared input, batch by batch."""
+        out = [
+            self._forward(tf.constant(x[s : s + self.batch_size])).numpy()
+            for s in range(0, len(x), self.batch_size)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities."""
+        return softmax(logits, self.temperature)
+
+    def explain(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> list[Explained]:
+        """Predictions with Grad-CAMs, from one forward and backward pass per batch."""
+        results: list[Explained] = []
+        for s in range(0, len(images), self.batch_size):
+            chunk = images[s : s + self.batch_size]
+            x, boxes = self.prepare(chunk, masks[s : s + self.batch_size])
+            cams, logits, chosen = self.gradcam(x)
+            probs = self.probabilities(logits)
+            for img, box, cam, z, p, c in zip(
+                chunk, boxes, cams, logits, probs, chosen, strict=True
+            ):
+                results.append(Explained(z, p, int(c), to_image(cam, box, img.shape[:2])))
+        return results
+
+
+def new_model(config: ClassifierConfig) -> keras.Model:
+    """A randomly initialised classifier for ``config``."""
+    size = config.gate.input_size
+    return build_classifier(
+        config.backbone, (size, size, 1), len(CLASS_NAMES), dropout=config.dropout
+    )

@@ -1,0 +1,60 @@
+"""Typed configuration of the classification stage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+InputKind = Literal["masked", "raw"]
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """How an X-ray becomes classifier input.
+
+    ``masked``: pixels outside the U-Net lung mask (dilated by ``dilate_fraction`` of
+    the image side, so lung borders stay visible) are zeroed and the lungs' bounding
+    box (plus ``margin_fraction``) is cropped; cropping also removes the body-size cue
+    that separates children from adults. ``raw``: the whole image, for comparison.
+    """
+
+    input: InputKind = "masked"
+    input_size: int = 160
+    dilate_fraction: float = 0.02
+    margin_fraction: float = 0.04
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Architecture of the classifier: a registered backbone, pooled, then a linear head."""
+
+    backbone: str = "mobilenetv2"
+    gate: GateConfig = field(default_factory=GateConfig)
+    dropout: float = 0.3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
+        return cls(
+            backbone=data["backbone"], gate=GateConfig(**data["gate"]), dropout=data["dropout"]
+        )
+
+
+@dataclass(frozen=True)
+class ClsTrainConfig:
+    """How ``lunggate train-cls`` trains."""
+
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    epochs: int = 25
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    patience: int = 7
+    seed: int = 11
+    label_smoothing: float = 0.05
+    max_train_images: int | None = None
+    """Cap on training images, for smoke runs."""

@@ -1,0 +1,166 @@
+"""``lunggate eval-cls``: the classifier as users run it (U-Net masks), with its bias check.
+
+Writes ``classification_<input>.json`` with accuracy, macro-F1, per-class figures,
+ROC-AUC, calibration error before and after temperature scaling and the in-lung
+attention summary, plus a per-image CSV and figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from classification.attention import in_lung_score  # noqa: E402
+from classification.calibration import expected_calibration_error, softmax  # noqa: E402
+from classification.classifier import LungClassifier  # noqa: E402
+from classification.metrics import classification_metrics, roc_curves  # noqa: E402
+from classification.plots import plot_confusion, plot_roc  # noqa: E402
+from lunggate import CLASS_NAMES  # noqa: E402
+from lunggate.data import load_images, scan_dataset  # noqa: E402
+from lunggate.overlays import draw_outline, heatmap_overlay  # noqa: E402
+from lunggate.paths import SPLIT_FILE  # noqa: E402
+from lunggate.splits import read_split, select  # noqa: E402
+from segmentation.cache import predicted_masks  # noqa: E402
+from segmentation.segmenter import UNetSegmenter  # noqa: E402
+
+DEFAULT_ATTENTION_THRESHOLD = 0.5
+"""Flag a prediction when less than half of its Grad-CAM mass lies on the lungs."""
+
+
+def attention_summary(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+    """Mean, median, 10th percentile and flagged share of in-lung scores, overall and per class."""
+    valid = ~np.isnan(scores)
+
+    def stats(sel: np.ndarray) -> dict:
+        s = scores[sel & valid]
+        if not len(s):
+            return {"mean": None, "median": None, "p10": None, "flagged_share": None, "n": 0}
+        return {
+            "mean": float(s.mean()),
+            "median": float(np.median(s)),
+            "p10": float(np.percentile(s, 10)),
+            "flagged_share": float((s < threshold).mean()),
+            "n": int(len(s)),
+        }
+
+    overall = stats(np.ones(len(scores), bool))
+    per_class = {c: stats(labels == i) for i, c in enumerate(CLASS_NAMES)}
+    return {
+        **overall,
+        "threshold": threshold,
+        "no_attention": int((~valid).sum()),
+        "per_class": per_class,
+    }
+
+
+def evaluate_classifier(
+    classifier: LungClassifier,
+    data_root: Path,
+    split: str,
+    out_dir: Path,
+    split_file: Path = SPLIT_FILE,
+    threshold: float = DEFAULT_ATTENTION_THRESHOLD,
+) -> dict:
+    """Score one split end to end (U-Net masks, gating, calibrated probabilities, Grad-CAM)."""
+    records = select(scan_dataset(data_root), read_split(split_file), split)
+    images = list(load_images([r.image for r in records]))
+    segmenter = UNetSegmenter.load()
+    masks = predicted_masks(segmenter, records)
+    explained = classifier.explain(images, masks)
+    labels = np.array([CLASS_NAMES.index(r.label) for r in records])
+    logits = np.stack([e.logits for e in explained])
+    probs = np.stack([e.probabilities for e in explained])
+    scores = np.array([in_lung_score(e.cam, m) for e, m in zip(explained, masks, strict=True)])
+    areas = np.array([m.mean() for m in masks])
+    kind = classifier.config.gate.input
+    report = {
+        "input": kind,
+        "backbone": classifier.config.backbone,
+        "split": split,
+        **classification_metrics(labels, probs),
+        "ece": {
+            "before": expected_calibration_error(softmax(logits), labels),
+            "after": expected_calibration_error(probs, labels),
+            "temperature": classifier.temperature,
+        },
+        "in_lung": {
+            **attention_summary(scores, labels, threshold),
+            "lung_area_fraction_mean": float(areas.mean()),
+        },
+        "n": len(records),
+        "weights_sha256": classifier.weights_sha256,
+        "segmenter_sha256": segmenter.weights_sha256,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"classification_{kind}" + ("" if split == "test" else f"_{split}")
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    with (out_dir / f"{stem}_per_image.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(
+            [
+                "id",
+                "class",
+                "predicted",
+                *[f"p_{c}" for c in CLASS_NAMES],
+                "in_lung",
+                "lung_area_fraction",
+            ]
+        )
+        for r, p, s, a in zip(records, probs, scores, areas, strict=True):
+            writer.writerow(
+                [
+                    r.id,
+                    r.label,
+                    CLASS_NAMES[int(p.argmax())],
+                    *[f"{v:.4f}" for v in p],
+                    f"{s:.4f}",
+                    f"{a:.4f}",
+                ]
+            )
+    title = f"{classifier.name}, {split} split"
+    plot_confusion(
+        np.array(report["confusion_matrix"]),
+        list(CLASS_NAMES),
+        out_dir / f"{stem}_confusion.png",
+        title,
+    )
+    plot_roc(roc_curves(labels, probs), out_dir / f"{stem}_roc.png", title)
+    lowest = np.argsort(np.nan_to_num(scores, nan=2.0))[:8]
+    plot_attention_cases(
+        [
+            (
+                images[k],
+                masks[k],
+                explained[k].cam,
+                f"{records[k].label} -> {CLASS_NAMES[explained[k].class_index]}\n"
+                f"in-lung {scores[k]:.2f}",
+            )
+            for k in lowest
+        ],
+        out_dir / f"{stem}_lowest_in_lung.png",
+        title,
+    )
+    return report
+
+
+def plot_attention_cases(cases, path: Path, title: str) -> None:
+    """Grad-CAM overlays with the lung outline for the cases an auditor should look at."""
+    cols = 4
+    rows = max(1, -(-len(cases) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, (image, mask, cam, caption) in zip(np.ravel(axes), cases, strict=False):
+        ax.imshow(draw_outline(heatmap_overlay(image, cam), mask))
+        ax.set_title(caption, fontsize=9)
+    fig.suptitle(f"Lowest in-lung attention: {title}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

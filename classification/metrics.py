@@ -1,0 +1,61 @@
+"""Classification metrics for the four-class reports."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
+
+from lunggate import CLASS_NAMES
+
+
+def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy, macro-F1, per-class precision/recall/specificity/F1/support, confusion
+    matrix (rows true, columns predicted) and one-vs-rest ROC-AUC."""
+    pred = probs.argmax(-1)
+    k = len(CLASS_NAMES)
+    cm = confusion_matrix(labels, pred, labels=range(k))
+    per_class = {}
+    for i, name in enumerate(CLASS_NAMES):
+        tp = cm[i, i]
+        fp, fn = cm[:, i].sum() - tp, cm[i, :].sum() - tp
+        tn = cm.sum() - tp - fp - fn
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        per_class[name] = {
+            "precision": float(precision),
+            "recall": float(recall),
+            "specificity": float(tn / (tn + fp)) if tn + fp else 0.0,
+            "f1": float(2 * precision * recall / (precision + recall))
+            if precision + recall
+            else 0.0,
+            "support": int(cm[i, :].sum()),
+        }
+    onehot = np.eye(k)[labels]
+    present = [i for i in range(k) if 0 < onehot[:, i].sum() < len(labels)]
+    auc = {CLASS_NAMES[i]: float(roc_auc_score(onehot[:, i], probs[:, i])) for i in present}
+    return {
+        "accuracy": float((pred == labels).mean()),
+        "macro_f1": float(
+            f1_score(labels, pred, average="macro", labels=range(k), zero_division=0)
+        ),
+        "per_class": per_class,
+        "confusion_matrix": cm.tolist(),
+        "roc_auc": {
+            "per_class": auc,
+            "micro": float(roc_auc_score(onehot[:, present], probs[:, present], average="micro")),
+            "macro": float(np.mean(list(auc.values()))),
+        },
+    }
+
+
+def roc_curves(
+    labels: np.ndarray, probs: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """Per-class one-vs-rest ROC curves for plotting."""
+    onehot = np.eye(len(CLASS_NAMES))[labels]
+    curves = {}
+    for i, name in enumerate(CLASS_NAMES):
+        if 0 < onehot[:, i].sum() < len(labels):
+            fpr, tpr, _ = roc_curve(onehot[:, i], probs[:, i])
+            curves[name] = (fpr, tpr, float(roc_auc_score(onehot[:, i], probs[:, i])))
+    return curves

@@ -1,0 +1,194 @@
+"""``lunggate train-cls``: fit a classifier on gated images, keep the best on validation.
+
+Masked models are trained on the shipped U-Net's masks (cached), the same masks they
+will see in use. Class weights balance the classes; the checkpoint criterion is the
+validation macro-F1; the calibration temperature is fitted on validation at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sklearn.metrics import f1_score
+
+from classification.calibration import fit_temperature
+from classification.classifier import LungClassifier, new_model
+from classification.config import ClsTrainConfig
+from classification.gating import gate
+from classification.plots import plot_history
+from lunggate import CLASS_NAMES, modelfile
+from lunggate.augment import xray_augmentation
+from lunggate.backend import keras, tf
+from lunggate.data import Record, load_images, scan_dataset
+from lunggate.paths import REPORTS_DIR, SPLIT_FILE
+from lunggate.splits import read_split, select
+from segmentation.cache import predicted_masks
+from segmentation.segmenter import UNetSegmenter
+from segmentation.train import track_batch_statistics
+
+
+def labels_of(records: list[Record]) -> np.ndarray:
+    return np.array([CLASS_NAMES.index(r.label) for r in records], np.int32)
+
+
+def load_split(
+    records: list[Record], masked: bool
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """Images at native size and, for masked models, the U-Net's masks."""
+    images = list(load_images([r.image for r in records]))
+    if not masked:
+        return images, [None] * len(images)
+    return images, predicted_masks(UNetSegmenter.load(), records)
+
+
+def batches(images, masks, labels, config: ClsTrainConfig):
+    """Endless augmented, gated, one-hot batches; image and mask are augmented together."""
+    augment = xray_augmentation(mask_interpolation=cv2.INTER_NEAREST)
+    gate_config = config.model.gate
+    rng = np.random.default_rng(config.seed)
+    eye = np.eye(len(CLASS_NAMES), dtype=np.float32)
+    while True:
+        order = rng.permutation(len(images))
+        for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
+            xs = []
+            for i in order[start : start + config.batch_size]:
+                if masks[i] is None:
+                    xs.append(gate(augment(image=images[i])["image"], None, gate_config)[0])
+                else:
+                    out = augment(image=images[i], mask=masks[i].astype(np.uint8))
+                    xs.append(gate(out["image"], out["mask"].astype(bool), gate_config)[0])
+            yield np.stack(xs), eye[labels[order[start : start + config.batch_size]]]
+
+
+class BestF1Checkpoint(keras.callbacks.Callback):
+    """Validation macro-F1 each epoch; saves on improvement, stops after ``patience``."""
+
+    def __init__(self, x_val, y_val, out: Path, meta: dict, patience: int) -> None:
+        super().__init__()
+        self.x_val, self.y_val, self.out, self.meta, self.patience = (
+            x_val,
+            y_val,
+            out,
+            meta,
+            patience,
+        )
+        self.best, self.best_epoch, self.history = -1.0, 0, []
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        pred = self.model.predict(self.x_val, batch_size=64, verbose=0).argmax(-1)
+        score = float(f1_score(self.y_val, pred, average="macro"))
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(logs.get("loss", np.nan)),
+            "val_loss": float(logs.get("val_loss", np.nan)),
+            "accuracy": float(logs.get("accuracy", np.nan)),
+            "val_accuracy": float((pred == self.y_val).mean()),
+            "val_macro_f1": score,
+            "lr": float(keras.backend.get_value(self.model.optimizer.learning_rate)),
+            "seconds": round(time.time() - self._start, 1),
+        }
+        self.history.append(row)
+        print(json.dumps(row), flush=True)
+        if score > self.best:
+            self.best, self.best_epoch = score, epoch + 1
+            modelfile.save(
+                self.model.get_weights(),
+                self.out,
+                {**self.meta, "val_macro_f1": score, "epoch": epoch + 1},
+            )
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+
+
+def train_classifier(
+    config: ClsTrainConfig,
+    data_root: Path,
+    out: Path,
+    split_file: Path = SPLIT_FILE,
+    reports: Path = REPORTS_DIR,
+) -> dict:
+    """Train, checkpoint on validation macro-F1, fit the temperature, plot the history."""
+    keras.utils.set_random_seed(config.seed)
+    records = scan_dataset(data_root)
+    assignment = read_split(split_file)
+    train, val = select(records, assignment, "train"), select(records, assignment, "val")
+    if config.max_train_images:
+        train, val = train[:: max(1, len(train) // config.max_train_images)], val[::8]
+    masked = config.model.gate.input == "masked"
+    train_images, train_masks = load_split(train, masked)
+    val_images, val_masks = load_split(val, masked)
+    y_train, y_val = labels_of(train), labels_of(val)
+
+    model = new_model(config.model)
+    track_batch_statistics(model)
+    classifier = LungClassifier(model, config.model)
+    x_val, _ = classifier.prepare(val_images, val_masks)
+    counts = np.bincount(y_train, minlength=len(CLASS_NAMES))
+    class_weight = {
+        k: float(len(y_train) / (len(CLASS_NAMES) * max(c, 1))) for k, c in enumerate(counts)
+    }
+    model.compile(
+        keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=config.label_smoothing
+        ),
+        metrics=["accuracy"],
+    )
+    size = config.model.gate.input_size
+    signature = (
+        tf.TensorSpec([None, size, size, 1], tf.float32),
+        tf.TensorSpec([None, len(CLASS_NAMES)], tf.float32),
+    )
+    dataset = tf.data.Dataset.from_generator(
+        lambda: batches(train_images, train_masks, y_train, config), output_signature=signature
+    ).prefetch(4)
+    meta = {
+        "kind": "classifier",
+        "config": asdict(config),
+        "class_names": list(CLASS_NAMES),
+        "data_root": str(data_root),
+        "train_images": len(train),
+        "val_images": len(val),
+        "class_weight": class_weight,
+        "segmenter_sha256": UNetSegmenter.load().weights_sha256 if masked else None,
+    }
+    checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience)
+    model.fit(
+        dataset,
+        epochs=config.epochs,
+        steps_per_epoch=max(1, len(train) // config.batch_size),
+        validation_data=(x_val, np.eye(len(CLASS_NAMES))[y_val]),
+        class_weight=class_weight,
+        callbacks=[
+            checkpoint,
+            keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=2, min_lr=1e-5),
+        ],
+        verbose=2,
+    )
+    best = LungClassifier.load(out)
+    temperature = fit_temperature(best.logits(x_val), y_val)
+    final_meta = {
+        **modelfile.read_meta(out),
+        "temperature": temperature,
+        "history": checkpoint.history,
+    }
+    modelfile.sidecar(out).write_text(json.dumps(final_meta, indent=2) + "\n")
+    reports.mkdir(parents=True, exist_ok=True)
+    plot_history(
+        checkpoint.history,
+        reports / f"training_{config.model.gate.input}.png",
+        f"{config.model.backbone}, {config.model.gate.input} input",
+    )
+    return {
+        "best_val_macro_f1": checkpoint.best,
+        "best_epoch": checkpoint.best_epoch,
+        "temperature": temperature,
+        "weights": str(out),
+    }

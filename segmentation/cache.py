@@ -1,0 +1,38 @@
+"""U-Net masks for a whole dataset, computed once per weights file and cached on disk.
+
+The classifier is trained and evaluated on the masks users will get (the U-Net's),
+not on the reference masks; segmenting 4,800 images every run would waste minutes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lunggate.data import Record, read_gray
+from lunggate.paths import REPO_ROOT
+from segmentation.segmenter import UNetSegmenter
+
+CACHE_DIR = REPO_ROOT / ".cache"
+
+
+def predicted_masks(
+    segmenter: UNetSegmenter, records: Sequence[Record], cache_dir: Path = CACHE_DIR
+) -> list[np.ndarray]:
+    """Bool lung masks for ``records``, from the cache where this weights file made them."""
+    path = cache_dir / f"masks_{(segmenter.weights_sha256 or 'unsaved')[:16]}.npz"
+    cached: dict[str, np.ndarray] = {}
+    if path.is_file() and segmenter.weights_sha256:
+        with np.load(path) as data:
+            cached = {k: data[k] for k in data.files}
+    missing = [r for r in records if r.id not in cached]
+    for start in range(0, len(missing), 256):
+        chunk = missing[start : start + 256]
+        found = segmenter.segment([read_gray(r.image) for r in chunk])
+        cached.update((r.id, f.mask) for r, f in zip(chunk, found, strict=True))
+    if missing and segmenter.weights_sha256:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, **cached)
+    return [cached[r.id] for r in records]

@@ -1,0 +1,74 @@
+"""The classifier object: weights round trip, calibrated probabilities, CAMs at image size."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classification.classifier import LungClassifier, new_model
+from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+from conftest import synthetic_xray
+from lunggate import CLASS_NAMES, modelfile
+
+TINY = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="masked", input_size=64))
+
+
+def save_tiny(path: Path, temperature: float = 2.0) -> LungClassifier:
+    model = new_model(TINY)
+    modelfile.save(
+        model.get_weights(), path, {"config": {"model": TINY.to_dict()}, "temperature": temperature}
+    )
+    return LungClassifier(model, TINY, temperature)
+
+
+def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
+    original = save_tiny(tmp_path / "cls.npz")
+    loaded = LungClassifier.load(tmp_path / "cls.npz")
+    assert loaded.temperature == 2.0 and loaded.masked and loaded.name == "cnnx_masked"
+    pairs = [synthetic_xray(seed, size) for seed, size in ((1, 96), (2, 64))]
+    images = [p[0] for p in pairs]
+    masks = [p[1] > 0 for p in pairs]
+    out = loaded.explain(images, masks)
+    assert [e.cam.shape for e in out] == [(96, 96), (64, 64)]
+    for e in out:
+        assert e.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+        assert e.class_index == int(e.probabilities.argmax())
+        assert np.isfinite(e.cam).all() and e.cam.min() >= 0
+    x, _ = original.prepare(images, masks)
+    np.testing.assert_allclose(original.logits(x), loaded.logits(x), atol=0.05)
+
+
+def test_temperature_softens_probabilities(tmp_path: Path, keras_session):
+    classifier = save_tiny(tmp_path / "cls.npz", temperature=1.0)
+    logits = np.array([[3.0, 0.0, 0.0, 0.0]])
+    sharp = classifier.probabilities(logits).max()
+    classifier.temperature = 3.0
+    assert classifier.probabilities(logits).max() < sharp
+
+
+def test_train_raw_few_steps_writes_checkpoint_with_temperature(
+    tiny_dataset: Path, tmp_path: Path, keras_session
+):
+    from classification.train import train_classifier
+    from lunggate.data import scan_dataset
+    from lunggate.splits import write_split
+
+    records = scan_dataset(tiny_dataset)
+    split = {r.id: ("val" if r.id.endswith("img0") else "train") for r in records}
+    write_split(tmp_path / "split.csv", records, split)
+    config = ClsTrainConfig(
+        model=ClassifierConfig(backbone="cnnx", gate=GateConfig(input="raw", input_size=32)),
+        epochs=1,
+        batch_size=4,
+    )
+    result = train_classifier(
+        config,
+        tiny_dataset,
+        tmp_path / "cls.npz",
+        tmp_path / "split.csv",
+        reports=tmp_path / "reports",
+    )
+    meta = modelfile.read_meta(tmp_path / "cls.npz")
+    assert result["best_epoch"] == 1 and meta["temperature"] > 0
+    assert meta["class_names"] == list(CLASS_NAMES)
+    assert (tmp_path / "reports" / "training_raw.png").is_file()

@@ -1,0 +1,43 @@
+"""The command line: help on every subcommand, one-line errors instead of tracebacks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lunggate.cli import build_parser, main
+
+SUBCOMMANDS = ["split", "train-seg", "eval-seg", "train-cls", "eval-cls", "segment", "bench"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: lunggate " + command in capsys.readouterr().out
+
+
+def test_missing_data_root_is_a_one_line_error(tmp_path: Path, capsys):
+    code = main(
+        ["split", "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "s.csv")]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "does not exist" in err and "Traceback" not in err
+
+
+def test_segment_rejects_missing_input(tmp_path: Path, capsys):
+    assert main(["segment", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
+    assert "missing.png does not exist" in capsys.readouterr().err
+
+
+def test_console_script_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "lunggate.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0 and "eval-seg" in result.stdout

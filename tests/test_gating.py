@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from classification.config import GateConfig
+from classification.gating import Box, gate, lung_box, to_image
+
+
+def lungs() -> tuple[np.ndarray, np.ndarray]:
+    image = np.full((100, 80), 200, np.uint8)
+    mask = np.zeros((100, 80), bool)
+    mask[20:80, 10:35] = mask[20:80, 45:70] = True
+    image[mask] = 50
+    return image, mask
+
+
+def test_lung_box_adds_margin_and_clips():
+    _, mask = lungs()
+    assert lung_box(mask, 0.0) == Box(20, 80, 10, 70)
+    assert lung_box(mask, 0.1) == Box(10, 90, 0, 80)
+    assert lung_box(np.zeros((5, 5), bool), 0.1) == Box(0, 5, 0, 5)
+
+
+def test_masked_gate_zeroes_outside_the_dilated_lungs():
+    image, mask = lungs()
+    x, box = gate(image, mask, GateConfig(input_size=32, dilate_fraction=0.0, margin_fraction=0.0))
+    assert x.shape == (32, 32, 1) and x.dtype == np.float32
+    assert box == Box(20, 80, 10, 70)
+    assert (x[:, 14:17, 0] == 0).all()  # the gap between the lungs is gated out
+
+
+def test_raw_gate_keeps_the_whole_image():
+    image, _ = lungs()
+    x, box = gate(image, None, GateConfig(input="raw", input_size=32))
+    assert box == Box(0, 100, 0, 80)
+    assert abs(x.mean()) < 0.05
+
+
+def test_masked_gate_needs_a_mask():
+    with pytest.raises(ValueError, match="needs a lung mask"):
+        gate(np.zeros((10, 10), np.uint8), None, GateConfig())
+
+
+def test_to_image_places_the_map_in_its_box():
+    canvas = to_image(np.ones((4, 4)), Box(10, 20, 5, 25), (30, 40))
+    assert canvas.shape == (30, 40)
+    assert canvas[10:20, 5:25].min() == pytest.approx(1.0) and canvas.sum() == pytest.approx(200)

@@ -1,0 +1,90 @@
+"""U-Net build, the weights file round trip and the segmenter's contract."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lunggate import modelfile
+from lunggate.errors import ModelFileError
+from segmentation.config import SegTrainConfig, UNetConfig
+from segmentation.model import build_unet, to_input
+from segmentation.segmenter import UNetSegmenter
+
+TINY = UNetConfig(input_size=64, decoder_filters=(16, 8, 8, 4, 4))
+
+
+def save_tiny(path: Path) -> UNetSegmenter:
+    model = build_unet(TINY)
+    modelfile.save(model.get_weights(), path, {"config": {"unet": TINY.to_dict()}})
+    return UNetSegmenter(model, TINY)
+
+
+def test_unet_maps_grey_input_to_one_probability_channel(keras_session):
+    model = build_unet(TINY)
+    out = model.predict(np.zeros((2, 64, 64, 1), np.float32), verbose=0)
+    assert out.shape == (2, 64, 64, 1)
+    assert ((out >= 0) & (out <= 1)).all()
+
+
+def test_to_input_standardizes_each_image():
+    images = [np.full((80, 100), 10, np.uint8), np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)]
+    images[1] = (images[1] % 256).astype(np.uint8)
+    x = to_input(images, 64)
+    assert x.shape == (2, 64, 64, 1) and x.dtype == np.float32
+    assert np.allclose(x[0], 0)  # a flat image stays flat, no division by zero
+    assert abs(x[1].mean()) < 1e-4 and x[1].std() == pytest.approx(1, abs=1e-3)
+
+
+def test_predict_round_trip_through_weights_file(tmp_path: Path, keras_session):
+    original = save_tiny(tmp_path / "seg.npz")
+    loaded = UNetSegmenter.load(tmp_path / "seg.npz")
+    rng = np.random.default_rng(0)
+    images = [
+        rng.integers(0, 255, (90, 70), dtype=np.uint8),
+        rng.integers(0, 255, (64, 64), dtype=np.uint8),
+    ]
+    before, after = original.predict_proba(images), loaded.predict_proba(images)
+    assert [p.shape for p in after] == [(90, 70), (64, 64)]
+    for a, b in zip(before, after, strict=True):
+        assert np.abs(a - b).max() < 2e-2  # float16 storage
+    results = loaded.segment(images)
+    assert results[0].mask.shape == (90, 70) and results[0].mask.dtype == bool
+    assert loaded.weights_sha256 == modelfile.sha256(tmp_path / "seg.npz")
+
+
+def test_sidecar_records_config_and_versions(tmp_path: Path, keras_session):
+    save_tiny(tmp_path / "seg.npz")
+    meta = modelfile.read_meta(tmp_path / "seg.npz")
+    assert meta["config"]["unet"]["input_size"] == 64
+    assert {"tensorflow", "segmentation-models", "tf-keras"} <= meta["versions"].keys()
+
+
+def test_load_rejects_missing_file(tmp_path: Path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        UNetSegmenter.load(tmp_path / "nothing.npz")
+
+
+def test_load_rejects_weights_of_another_architecture(tmp_path: Path, keras_session):
+    save_tiny(tmp_path / "seg.npz")
+    other = {"unet": UNetConfig(encoder="vgg16", input_size=64).to_dict()}
+    modelfile.sidecar(tmp_path / "seg.npz").write_text(json.dumps({"config": other}))
+    with pytest.raises(ModelFileError, match="weight arrays"):
+        UNetSegmenter.load(tmp_path / "seg.npz")
+
+
+def test_train_few_steps_writes_a_loadable_checkpoint(
+    tiny_dataset: Path, tmp_path: Path, keras_session
+):
+    from lunggate.data import scan_dataset
+    from lunggate.splits import write_split
+    from segmentation.train import train_segmenter
+
+    records = scan_dataset(tiny_dataset)
+    split = {r.id: ("val" if r.id.endswith("img0") else "train") for r in records}
+    write_split(tmp_path / "split.csv", records, split)
+    config = SegTrainConfig(unet=TINY, epochs=1, batch_size=4)
+    result = train_segmenter(config, tiny_dataset, tmp_path / "seg.npz", tmp_path / "split.csv")
+    assert result["best_epoch"] == 1
+    assert UNetSegmenter.load(tmp_path / "seg.npz").config == TINY
