@@ -107,10 +107,29 @@ def cmd_segment(args: argparse.Namespace) -> None:
         print(line)
 
 
+def cmd_predict(args: argparse.Namespace) -> None:
+    from lunggate.data import image_files
+    from pipeline.analyze import Pipeline, PipelineConfig
+    from pipeline.predict import predict_files
+
+    files = image_files(args.inputs)
+    pipeline = Pipeline.load(PipelineConfig(attention_threshold=args.threshold))
+    for line in predict_files(pipeline, files, args.out, args.json):
+        print(line, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from pipeline.bench import run_bench
 
-    print(json.dumps(run_bench(args.out, args.repeats), indent=2))
+    print(json.dumps(run_bench(args.out, args.repeats, args.backbones), indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,9 +198,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
     p.set_defaults(func=cmd_segment)
 
+    p = sub.add_parser("predict", help="run the whole pipeline on image files (PNG, JPEG, DICOM)")
+    p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
+    p.add_argument("--out", type=Path, default=None, help="write overlays and JSON results here")
+    p.add_argument("--json", action="store_true", help="print the JSON result instead of a summary")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="flag predictions whose in-lung attention share is below this",
+    )
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("serve", help="start the REST API and web viewer")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("bench", help="measure inference latency and throughput on this machine")
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "bench.json")
     p.add_argument("--repeats", type=int, default=50, help="single-image calls to time")
+    p.add_argument(
+        "--backbones",
+        action="store_true",
+        help="also measure training/inference speed of every registered backbone",
+    )
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -21,6 +21,8 @@ from lunggate import CLASS_NAMES
 from lunggate.errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+UPLOAD_SUFFIXES = (*IMAGE_SUFFIXES, ".dcm")
+"""What `predict`, `segment` and `audit` pick up from folders."""
 
 
 @dataclass(frozen=True)
@@ -133,3 +135,18 @@ def load_images(paths: Sequence[Path], size: int | None = None) -> np.ndarray:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return np.stack(list(pool.map(one, paths)))
+
+
+def image_files(inputs: Sequence[Path]) -> list[Path]:
+    """Files as given, folders expanded (recursively) to the images they hold."""
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in UPLOAD_SUFFIXES))
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise DatasetError(f"{item} does not exist")
+    if not files:
+        raise DatasetError(f"no images found in {', '.join(map(str, inputs))}")
+    return files

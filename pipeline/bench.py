@@ -15,9 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate.data import read_gray
+from lunggate.data import image_files, read_gray
 from lunggate.paths import SAMPLES_DIR
-from segmentation.demo import expand_inputs
 from segmentation.segmenter import UNetSegmenter
 
 
@@ -51,9 +50,42 @@ def time_stage(
     }
 
 
-def run_bench(out: Path, repeats: int = 50) -> dict:
+def backbone_throughput(input_size: int = 160, batch: int = 16, steps: int = 4) -> dict:
+    """Training and inference images/s of every registered backbone at ``input_size``.
+
+    This is the budget that decides which backbones can be trained on this CPU at all.
+    """
+    from classification.backbones import BACKBONES, build_classifier
+    from lunggate.backend import keras
+
+    x = np.random.default_rng(0).normal(size=(batch, input_size, input_size, 1)).astype("float32")
+    y = np.eye(4, dtype="float32")[np.arange(batch) % 4]
+    results = {}
+    for name in sorted(BACKBONES):
+        model = build_classifier(name, (input_size, input_size, 1), 4)
+        model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+        model.train_on_batch(x, y)
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        train_rate = steps * batch / (time.perf_counter() - start)
+        model.predict_on_batch(x)
+        start = time.perf_counter()
+        for _ in range(steps):
+            model.predict_on_batch(x)
+        results[name] = {
+            "params": int(model.count_params()),
+            "train_img_per_s": round(train_rate, 1),
+            "infer_img_per_s": round(steps * batch / (time.perf_counter() - start), 1),
+            "input_size": input_size,
+        }
+        keras.backend.clear_session()
+    return results
+
+
+def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
     """Time the shipped models on the bundled sample X-rays and update ``out``."""
-    images = [read_gray(p) for p in expand_inputs([SAMPLES_DIR])]
+    images = [read_gray(p) for p in image_files([SAMPLES_DIR])]
     segmenter = UNetSegmenter.load()
     report = json.loads(out.read_text()) if out.is_file() else {}
     report["machine"] = {
@@ -67,6 +99,8 @@ def run_bench(out: Path, repeats: int = 50) -> dict:
         "includes": "resize, U-Net forward, upsampling, threshold, two largest components, "
         "fill holes",
     }
+    if backbones:
+        report["backbones"] = backbone_throughput()
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -7,34 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate.data import IMAGE_SUFFIXES, read_gray
+from lunggate.data import image_files, read_gray
 from lunggate.errors import LunggateError
 from lunggate.overlays import draw_outline, to_rgb, write_png
 from segmentation.segmenter import UNetSegmenter
 
 
-def expand_inputs(inputs: Sequence[Path]) -> list[Path]:
-    """Files as given, folders expanded (recursively) to the images they hold."""
-    files: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            files.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise LunggateError(f"{item} does not exist")
-    if not files:
-        raise LunggateError(f"no images found in {', '.join(map(str, inputs))}")
-    return files
-
-
 def segment_files(inputs: Sequence[Path], out: Path, weights: Path) -> Iterator[str]:
     """Write ``<stem>_mask.png`` and ``<stem>_lungs.png`` per image; yield a summary line each."""
-    files = expand_inputs(inputs)
+    files = image_files(inputs)
     segmenter = UNetSegmenter.load(weights)
     out.mkdir(parents=True, exist_ok=True)
     for path in files:
-        image = read_gray(path)
+        try:
+            image = read_gray(path)
+        except LunggateError as exc:
+            yield f"{path.name}: ERROR, {exc}"
+            continue
         found = segmenter.segment([image])[0]
         write_png(out / f"{path.stem}_mask.png", found.mask.astype(np.uint8) * 255)
         write_png(out / f"{path.stem}_lungs.png", draw_outline(to_rgb(image), found.mask))

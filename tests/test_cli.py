@@ -8,7 +8,17 @@ import pytest
 
 from lunggate.cli import build_parser, main
 
-SUBCOMMANDS = ["split", "train-seg", "eval-seg", "train-cls", "eval-cls", "segment", "bench"]
+SUBCOMMANDS = [
+    "split",
+    "train-seg",
+    "eval-seg",
+    "train-cls",
+    "eval-cls",
+    "segment",
+    "predict",
+    "serve",
+    "bench",
+]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

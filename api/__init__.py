@@ -1,0 +1,1 @@
+"""The REST API and web viewer: a thin HTTP layer over ``pipeline.Pipeline``."""

@@ -1,0 +1,199 @@
+"""``create_app()``: the FastAPI application. Routes only translate HTTP to pipeline calls.
+
+The pipeline loads once at startup into ``app.state``; bad input becomes a JSON error
+``{"error": {"code", "message"}}`` with a 4xx status, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException
+
+from api.limits import BodySizeLimit
+from api.schemas import BatchItem, BatchResponse, ErrorBody, ErrorResponse, Health, PredictResponse
+from lunggate import CLASS_NAMES, __version__
+from lunggate.paths import REPORTS_DIR, SPLIT_FILE
+from pipeline.analyze import Pipeline, PipelineConfig, Result
+from pipeline.imageio import ImageInputError, decode
+from pipeline.render import overlays, png_bytes
+
+STATIC = Path(__file__).parent / "static"
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "upload_too_large",
+    415: "not_an_image",
+    422: "invalid_request",
+}
+INPUT_STATUS = {"not_an_image": 415, "unreadable_image": 422, "implausible_image": 422}
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Limits and access of the API; ``from_env`` reads ``LUNGGATE_*`` variables."""
+
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_batch: int = 16
+    api_key: str | None = None
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+    @classmethod
+    def from_env(cls) -> ApiConfig:
+        return cls(
+            max_upload_bytes=int(os.environ.get("LUNGGATE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)),
+            api_key=os.environ.get("LUNGGATE_API_KEY") or None,
+        )
+
+
+class ApiError(Exception):
+    """An error to return as JSON with a status code and stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message))
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def _analyze_upload(pipeline: Pipeline, data: bytes, with_overlays: bool) -> PredictResponse:
+    """Decode, analyse and shape one upload; raises ``ApiError`` for bad input."""
+    try:
+        decoded = decode(data)
+    except ImageInputError as exc:
+        raise ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
+    result: Result = pipeline.analyze(decoded.pixels)
+    if result.status != "ok":
+        raise ApiError(422, "no_lungs", result.reason or "no plausible lungs found")
+    payload = result.to_dict()
+    h, w = decoded.pixels.shape
+    payload["image"] = {"width": w, "height": h, "format": decoded.format, **decoded.info}
+    if with_overlays:
+        pictures = overlays(decoded.pixels, result)
+        payload["overlays"] = {
+            k: base64.b64encode(png_bytes(v)).decode() for k, v in pictures.items()
+        }
+    return PredictResponse.model_validate(payload)
+
+
+def model_card(pipeline: Pipeline) -> dict:
+    """Classes, models, data, split and the test metrics the shipped weights scored."""
+    reports = {}
+    for name in ("segmentation", "classification_masked", "classification_raw"):
+        path = REPORTS_DIR / f"{name}.json"
+        if path.is_file():
+            report = json.loads(path.read_text())
+            reports[name] = {k: report[k] for k in report if k not in {"per_class", "config"}}
+    return {
+        "classes": list(CLASS_NAMES),
+        "models": pipeline.models,
+        "training_data": "cxr4: 4,793 chest X-rays (COVID-19 Radiography Database, COVID-QU-Ex) "
+        "with lung masks. Viral_Pneumonia images are all paediatric; Lung_Opacity is a proxy label.",
+        "split": {"file": SPLIT_FILE.name, "scheme": "stratified 70/15/15 by class, fixed seed"},
+        "test_metrics": reports,
+        "intended_use": "Research on explainable, artifact-robust chest X-ray classification. "
+        "Not a medical device; not for diagnosis or patient management.",
+    }
+
+
+def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None) -> FastAPI:
+    """Build the app; ``pipeline`` may be injected (tests), else it loads at startup."""
+    config = config or ApiConfig.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.pipeline = pipeline or Pipeline.load(config.pipeline)
+        yield
+
+    app = FastAPI(
+        title="lunggate",
+        version=__version__,
+        lifespan=lifespan,
+        description="Lung-gated, explainable chest X-ray classification (research use).",
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_upload_bytes)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, STATUS_CODES.get(exc.status_code, "error"), str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _error(422, "invalid_request", problems)
+
+    def require_key(request: Request) -> None:
+        if config.api_key and request.headers.get("x-api-key") != config.api_key:
+            raise ApiError(401, "unauthorized", "missing or wrong X-API-Key header")
+
+    responses = {code: {"model": ErrorResponse} for code in (401, 413, 415, 422)}
+
+    @app.get("/", include_in_schema=False)
+    def viewer() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/v1/health", response_model=Health)
+    def health(request: Request) -> Health:
+        loaded = getattr(request.app.state, "pipeline", None) is not None
+        return Health(
+            status="ok" if loaded else "loading", models_loaded=loaded, version=__version__
+        )
+
+    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    def models(request: Request) -> dict:
+        return model_card(request.app.state.pipeline)
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        responses=responses,
+        dependencies=[Depends(require_key)],
+    )
+    def predict(
+        request: Request,
+        file: UploadFile = File(...),
+        overlays: bool = Query(False, description="include base64 PNG overlays"),
+    ):
+        return _analyze_upload(request.app.state.pipeline, file.file.read(), overlays)
+
+    @app.post(
+        "/v1/predict/batch",
+        response_model=BatchResponse,
+        responses=responses,
+        dependencies=[Depends(require_key)],
+    )
+    def predict_batch(
+        request: Request, files: list[UploadFile] = File(...), overlays: bool = Query(False)
+    ) -> BatchResponse:
+        if len(files) > config.max_batch:
+            raise ApiError(422, "batch_too_large", f"at most {config.max_batch} files per batch")
+        items = []
+        for upload in files:
+            name = upload.filename or "upload"
+            try:
+                result = _analyze_upload(request.app.state.pipeline, upload.file.read(), overlays)
+                items.append(BatchItem(filename=name, result=result))
+            except ApiError as exc:
+                items.append(
+                    BatchItem(filename=name, error=ErrorBody(code=exc.code, message=exc.message))
+                )
+        return BatchResponse(items=items)
+
+    return app

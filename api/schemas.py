@@ -1,0 +1,63 @@
+"""Request and response models of the REST API (they define the OpenAPI docs)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Lung(BaseModel):
+    area_fraction: float = Field(description="share of the image the lung mask covers")
+    components: int = Field(description="lung components found (2 expected)")
+    ok: bool = Field(description="whether the mask looks like two plausible lungs")
+
+
+class Attention(BaseModel):
+    in_lung: float | None = Field(
+        description="share of positive Grad-CAM mass inside the lung mask; null if the map is empty"
+    )
+    lung_area_fraction: float = Field(description="what a uniform map would score")
+    flag: str | None = Field(description="'outside_lungs' when in_lung is below the threshold")
+    threshold: float
+
+
+class Overlays(BaseModel):
+    lungs: str = Field(description="PNG, base64: the X-ray with the lung outline")
+    gradcam: str | None = Field(None, description="PNG, base64: Grad-CAM over the X-ray")
+
+
+class PredictResponse(BaseModel):
+    status: str = Field(description="'ok', or 'rejected' when no plausible lungs were found")
+    reason: str | None = None
+    label: str | None = None
+    probabilities: dict[str, float] | None = Field(None, description="calibrated, class -> p")
+    lung: Lung
+    attention: Attention | None = None
+    models: dict
+    timings_ms: dict[str, float]
+    image: dict = Field(description="decoded size and format (no patient data)")
+    overlays: Overlays | None = None
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable machine-readable error code")
+    message: str = Field(description="what is wrong, in words")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class BatchItem(BaseModel):
+    filename: str
+    result: PredictResponse | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResponse(BaseModel):
+    items: list[BatchItem]
+
+
+class Health(BaseModel):
+    status: str
+    models_loaded: bool
+    version: str

@@ -1,0 +1,173 @@
+"""The whole two-stage pipeline behind one call: ``Pipeline.analyze(image) -> Result``.
+
+Segment the lungs, refuse images without plausible lungs, classify the gated image,
+explain the prediction with Grad-CAM and score how much of that explanation lies on
+the lungs. Models load once per ``Pipeline``; ``analyze_batch`` shares forward passes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classification.attention import in_lung_score, is_flagged
+from classification.classifier import LungClassifier
+from classification.evaluate import DEFAULT_ATTENTION_THRESHOLD
+from lunggate import CLASS_NAMES, __version__
+from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
+from segmentation.segmenter import UNetSegmenter
+
+OUTSIDE_LUNGS = "outside_lungs"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Which weights to load and when to flag a prediction."""
+
+    segmenter_weights: Path = SEGMENTER_WEIGHTS
+    classifier_weights: Path = CLASSIFIER_WEIGHTS["masked"]
+    attention_threshold: float = DEFAULT_ATTENTION_THRESHOLD
+
+
+@dataclass
+class Result:
+    """What the pipeline says about one image.
+
+    ``status`` is ``ok`` or ``rejected``; a rejected image has a ``reason`` and no
+    label, probabilities or attention. ``mask`` (bool) and ``cam`` ([0, 1] float) are
+    at the image's own size.
+    """
+
+    status: str
+    lung: dict[str, Any]
+    models: dict[str, Any]
+    timings_ms: dict[str, float]
+    mask: np.ndarray
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
+    attention: dict[str, Any] | None = None
+    cam: np.ndarray | None = None
+    reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready result without the arrays."""
+        out = {
+            "status": self.status,
+            "reason": self.reason,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "lung": self.lung,
+            "attention": self.attention,
+            "models": self.models,
+            "timings_ms": self.timings_ms,
+        }
+        out.update(self.extra)
+        return out
+
+
+class Pipeline:
+    """Segmenter + classifier + bias check, loaded once and safe to share between threads."""
+
+    def __init__(
+        self,
+        segmenter: UNetSegmenter,
+        classifier: LungClassifier,
+        attention_threshold: float = DEFAULT_ATTENTION_THRESHOLD,
+    ) -> None:
+        if not 0.0 <= attention_threshold <= 1.0:
+            raise ValueError(
+                f"attention_threshold must be within [0, 1], got {attention_threshold}"
+            )
+        self.segmenter = segmenter
+        self.classifier = classifier
+        self.attention_threshold = attention_threshold
+        self.models = {
+            "lunggate": __version__,
+            "segmenter": {
+                "name": f"unet_{segmenter.config.encoder}_{segmenter.config.input_size}",
+                "sha256": segmenter.weights_sha256,
+            },
+            "classifier": {
+                "name": classifier.name,
+                "sha256": classifier.weights_sha256,
+                "temperature": classifier.temperature,
+            },
+            "masked": classifier.masked,
+            "classes": list(CLASS_NAMES),
+        }
+
+    @classmethod
+    def load(cls, config: PipelineConfig = PipelineConfig()) -> Pipeline:
+        return cls(
+            UNetSegmenter.load(config.segmenter_weights),
+            LungClassifier.load(config.classifier_weights),
+            config.attention_threshold,
+        )
+
+    def analyze(self, image: np.ndarray) -> Result:
+        """Run the pipeline on one 2-D uint8 grey image."""
+        return self.analyze_batch([image])[0]
+
+    def analyze_batch(self, images: Sequence[np.ndarray]) -> list[Result]:
+        """Run the pipeline on many images, sharing forward passes.
+
+        Timings are per image (the batch's stage time divided by its size).
+        """
+        for k, image in enumerate(images):
+            if image.ndim != 2 or image.dtype != np.uint8:
+                raise ValueError(
+                    f"image {k} must be 2-D uint8 grey, got {image.dtype} {image.shape}"
+                )
+        n = max(1, len(images))
+        start = time.perf_counter()
+        found = self.segmenter.segment(images)
+        seg_ms = (time.perf_counter() - start) * 1000 / n
+        results: list[Result] = []
+        accepted = [k for k, f in enumerate(found) if f.quality.ok]
+        for f in found:
+            q = f.quality
+            results.append(
+                Result(
+                    status="ok" if q.ok else "rejected",
+                    reason=None if q.ok else f"no plausible lungs: {q.reason}",
+                    lung={
+                        "area_fraction": round(q.area_fraction, 4),
+                        "components": q.components,
+                        "ok": q.ok,
+                    },
+                    models=self.models,
+                    timings_ms={"segmentation": round(seg_ms, 2)},
+                    mask=f.mask,
+                )
+            )
+        if not accepted:
+            return results
+        start = time.perf_counter()
+        explained = self.classifier.explain(
+            [images[k] for k in accepted], [found[k].mask for k in accepted]
+        )
+        cls_ms = (time.perf_counter() - start) * 1000 / len(accepted)
+        for k, e in zip(accepted, explained, strict=True):
+            r = results[k]
+            score = in_lung_score(e.cam, r.mask)
+            flagged = is_flagged(score, self.attention_threshold)
+            r.label = CLASS_NAMES[e.class_index]
+            r.probabilities = {
+                c: round(float(p), 6) for c, p in zip(CLASS_NAMES, e.probabilities, strict=True)
+            }
+            r.cam = e.cam
+            r.attention = {
+                "in_lung": None if math.isnan(score) else round(score, 4),
+                "lung_area_fraction": r.lung["area_fraction"],
+                "flag": OUTSIDE_LUNGS if flagged else None,
+                "threshold": self.attention_threshold,
+            }
+            r.timings_ms["classification_gradcam"] = round(cls_ms, 2)
+        return results

@@ -1,0 +1,48 @@
+"""``lunggate predict``: analyse image files; write overlays and a JSON result per image."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from lunggate.errors import LunggateError
+from lunggate.overlays import write_png
+from pipeline.analyze import Pipeline, Result
+from pipeline.imageio import decode
+from pipeline.render import overlays
+
+
+def summary_line(name: str, result: Result) -> str:
+    """One human line per image."""
+    if result.status != "ok":
+        return f"{name}: REJECTED, {result.reason}"
+    att = result.attention or {}
+    p = (result.probabilities or {})[result.label or ""]
+    score = "n/a" if att.get("in_lung") is None else f"{att['in_lung']:.2f}"
+    flag = f" FLAG {att['flag']}" if att.get("flag") else ""
+    return (
+        f"{name}: {result.label} (p={p:.2f}), in-lung attention {score} "
+        f"(lung area {att.get('lung_area_fraction', 0):.2f}){flag}"
+    )
+
+
+def predict_files(
+    pipeline: Pipeline, files: Sequence[Path], out: Path | None, as_json: bool = False
+) -> Iterator[str]:
+    """Analyse each file; yield its summary line (or JSON), writing outputs to ``out``."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        try:
+            image = decode(path.read_bytes()).pixels
+        except LunggateError as exc:
+            yield f"{path.name}: ERROR, {exc}"
+            continue
+        result = pipeline.analyze(image)
+        payload = {"file": str(path), **result.to_dict()}
+        if out is not None:
+            for kind, picture in overlays(image, result).items():
+                write_png(out / f"{path.stem}_{kind}.png", picture)
+            (out / f"{path.stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+        yield json.dumps(payload) if as_json else summary_line(path.name, result)
