@@ -12,6 +12,7 @@ import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -101,7 +102,8 @@ def model_card(pipeline: Pipeline) -> dict:
         "classes": list(CLASS_NAMES),
         "models": pipeline.models,
         "training_data": "cxr4: 4,793 chest X-rays (COVID-19 Radiography Database, COVID-QU-Ex) "
-        "with lung masks. Viral_Pneumonia images are all paediatric; Lung_Opacity is a proxy label.",
+        "with lung masks. Viral_Pneumonia images are all paediatric; Lung_Opacity is a proxy "
+        "label.",
         "split": {"file": SPLIT_FILE.name, "scheme": "stratified 70/15/15 by class, fixed seed"},
         "test_metrics": reports,
         "intended_use": "Research on explainable, artifact-robust chest X-ray classification. "
@@ -168,8 +170,8 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
     )
     def predict(
         request: Request,
-        file: UploadFile = File(...),
-        overlays: bool = Query(False, description="include base64 PNG overlays"),
+        file: Annotated[UploadFile, File(description="PNG, JPEG or DICOM")],
+        overlays: Annotated[bool, Query(description="include base64 PNG overlays")] = False,
     ):
         return _analyze_upload(request.app.state.pipeline, file.file.read(), overlays)
 
@@ -180,7 +182,9 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         dependencies=[Depends(require_key)],
     )
     def predict_batch(
-        request: Request, files: list[UploadFile] = File(...), overlays: bool = Query(False)
+        request: Request,
+        files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM files")],
+        overlays: Annotated[bool, Query(description="include base64 PNG overlays")] = False,
     ) -> BatchResponse:
         if len(files) > config.max_batch:
             raise ApiError(422, "batch_too_large", f"at most {config.max_batch} files per batch")

@@ -54,6 +54,7 @@ def cmd_train_seg(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         max_train_images=args.max_images,
+        init_weights=str(args.init) if args.init else None,
     )
     print(json.dumps(train_segmenter(config, args.data_root, args.out, args.split_file)))
 
@@ -118,6 +119,16 @@ def cmd_predict(args: argparse.Namespace) -> None:
         print(line, flush=True)
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    from pipeline.analyze import Pipeline, PipelineConfig
+    from pipeline.audit import audit
+
+    pipeline = Pipeline.load(PipelineConfig(attention_threshold=args.threshold))
+    summary = audit(pipeline, args.folder, args.out)
+    print(json.dumps(summary))
+    print(f"report: {args.out / 'report.html'}")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -150,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--input-size", type=int, default=128, help="network input size in pixels")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from these weights (same architecture), e.g. for a second stage",
+    )
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_seg)
 
@@ -209,6 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag predictions whose in-lung attention share is below this",
     )
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "audit", help="analyse a folder tree; write results.csv/json and report.html"
+    )
+    p.add_argument("folder", type=Path, help="folder of X-rays (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="report folder (resumes if it exists)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="flag predictions whose in-lung attention share is below this",
+    )
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("serve", help="start the REST API and web viewer")
     p.add_argument("--host", default="127.0.0.1")

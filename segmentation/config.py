@@ -58,3 +58,5 @@ class SegTrainConfig:
     seed: int = 7
     max_train_images: int | None = None
     """Cap on training images, for smoke runs."""
+    init_weights: str | None = None
+    """Start from these weights (same architecture) instead of random initialisation."""

@@ -64,16 +64,27 @@ class BestDiceCheckpoint(keras.callbacks.Callback):
         out: Path,
         meta: dict,
         patience: int,
+        continued: bool = False,
     ) -> None:
         super().__init__()
         self.segmenter, self.images, self.masks = segmenter, images, masks
         self.out, self.meta, self.patience = out, meta, patience
-        self.best, self.best_epoch, self.history = -1.0, -1, []
+        self.best, self.best_epoch, self.history = -1.0, 0, []
+        self.continued = continued
         self._start = time.time()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def _score(self) -> float:
         found = self.segmenter.segment(self.images)
-        score = float(np.mean([dice(f.mask, m) for f, m in zip(found, self.masks, strict=True)]))
+        return float(np.mean([dice(f.mask, m) for f, m in zip(found, self.masks, strict=True)]))
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # A continued run's starting point is the bar to beat: it never saves worse weights.
+        if self.continued:
+            self.best, self.best_epoch = self._score(), 0
+            print(json.dumps({"epoch": 0, "val_dice": self.best}), flush=True)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = self._score()
         row = {
             "epoch": epoch + 1,
             "loss": float((logs or {}).get("loss", np.nan)),
@@ -119,6 +130,10 @@ def train_segmenter(
     val_masks = [read_mask(r.mask) for r in val]
 
     model = build_unet(config.unet)
+    if config.init_weights:
+        model.set_weights(
+            modelfile.load(config.init_weights, [w.dtype for w in model.get_weights()])
+        )
     track_batch_statistics(model)
     steps = len(train) // config.batch_size
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -143,7 +158,13 @@ def train_segmenter(
         "val_images": len(val),
     }
     checkpoint = BestDiceCheckpoint(
-        UNetSegmenter(model, config.unet), val_images, val_masks, out, meta, config.patience
+        UNetSegmenter(model, config.unet),
+        val_images,
+        val_masks,
+        out,
+        meta,
+        config.patience,
+        continued=config.init_weights is not None,
     )
     model.fit(
         dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2

@@ -57,3 +57,18 @@ def keras_session():
 requires_real_data = pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"the real corpus is not at {REAL_DATA}"
 )
+
+
+SAMPLES = sorted((Path(__file__).parents[1] / "data" / "samples").glob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline():
+    """The shipped U-Net with a tiny random classifier: the real plumbing, fast to build."""
+    from classification.classifier import LungClassifier, new_model
+    from classification.config import ClassifierConfig, GateConfig
+    from pipeline.analyze import Pipeline
+    from segmentation.segmenter import UNetSegmenter
+
+    config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=64))
+    return Pipeline(UNetSegmenter.load(), LungClassifier(new_model(config), config))

@@ -16,6 +16,7 @@ SUBCOMMANDS = [
     "eval-cls",
     "segment",
     "predict",
+    "audit",
     "serve",
     "bench",
 ]

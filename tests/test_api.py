@@ -1,0 +1,188 @@
+"""API contract: responses, error codes, limits, key, and robustness to bad files."""
+
+import base64
+import io
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SAMPLES
+from fastapi.testclient import TestClient
+from files import dicom, encode, gradient, png_with_header
+
+from api.app import ApiConfig, create_app
+from lunggate import CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def client(tiny_pipeline):
+    with TestClient(create_app(ApiConfig(max_upload_bytes=2_000_000), tiny_pipeline)) as c:
+        yield c
+
+
+def post(client, data: bytes, name: str = "x.png", **params):
+    return client.post("/v1/predict", files={"file": (name, data)}, params=params)
+
+
+def sample_bytes(k: int = 0) -> bytes:
+    return SAMPLES[k].read_bytes()
+
+
+def test_health_and_docs(client):
+    assert client.get("/v1/health").json() == {
+        "status": "ok",
+        "models_loaded": True,
+        "version": "0.1.0",
+    }
+    assert client.get("/docs").status_code == 200
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_viewer_page_is_served(client):
+    response = client.get("/")
+    assert response.status_code == 200 and "lunggate" in response.text
+
+
+def test_predict_returns_the_result_contract(client):
+    response = post(client, sample_bytes())
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["label"] in CLASS_NAMES
+    assert list(body["probabilities"]) == list(CLASS_NAMES)
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert body["lung"]["ok"] and body["lung"]["components"] == 2
+    att = body["attention"]
+    assert 0 <= att["in_lung"] <= 1 and att["threshold"] == 0.5
+    assert att["lung_area_fraction"] == body["lung"]["area_fraction"]
+    assert body["models"]["masked"] is True
+    assert {"segmentation", "classification_gradcam"} <= body["timings_ms"].keys()
+    assert body["image"] == {"width": 256, "height": 256, "format": "PNG", "mode": "L", "bits": 8}
+    assert body["overlays"] is None
+
+
+def test_predict_with_overlays_returns_pngs(client):
+    body = post(client, sample_bytes(), overlays="true").json()
+    for key in ("lungs", "gradcam"):
+        png = np.frombuffer(base64.b64decode(body["overlays"][key]), np.uint8)
+        assert cv2.imdecode(png, cv2.IMREAD_COLOR).shape == (256, 256, 3)
+
+
+def test_dicom_upload_is_analysed_without_leaking_patient_data(client):
+    xray = cv2.imread(str(SAMPLES[0]), cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 16
+    response = post(client, dicom(xray), "study.dcm")
+    assert response.status_code == 200
+    assert "Doe" not in response.text and "SECRET" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"just text", 415, "not_an_image"),
+        (b"", 422, "unreadable_image"),
+        (encode(".png", gradient())[:150], 422, "unreadable_image"),
+        (png_with_header(60000, 60000), 422, "implausible_image"),
+        (encode(".png", np.full((256, 256), 128, np.uint8)), 422, "no_lungs"),
+    ],
+    ids=["text", "empty", "truncated", "bomb", "blank"],
+)
+def test_bad_uploads_get_json_errors(client, data, status, code):
+    response = post(client, data)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+
+
+def test_upload_over_the_limit_is_413(client):
+    response = post(client, b"\0" * 2_100_000)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "upload_too_large"
+
+
+def test_missing_file_field_is_422(client):
+    response = client.post("/v1/predict")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_batch_reports_each_file(client):
+    files = [
+        ("files", ("a.png", sample_bytes(0))),
+        ("files", ("b.txt", b"text")),
+        ("files", ("c.png", sample_bytes(1))),
+    ]
+    items = client.post("/v1/predict/batch", files=files).json()["items"]
+    assert [i["filename"] for i in items] == ["a.png", "b.txt", "c.png"]
+    assert items[0]["result"]["status"] == "ok" and items[1]["error"]["code"] == "not_an_image"
+
+
+def test_batch_size_is_limited(client):
+    files = [("files", (f"{k}.png", b"x")) for k in range(17)]
+    response = client.post("/v1/predict/batch", files=files)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "batch_too_large"
+
+
+def test_model_card(client):
+    card = client.get("/v1/models").json()
+    assert card["classes"] == list(CLASS_NAMES)
+    assert "not for diagnosis" in card["intended_use"]
+    assert card["models"]["segmenter"]["sha256"]
+
+
+def test_api_key_is_enforced_when_set(tiny_pipeline):
+    with TestClient(create_app(ApiConfig(api_key="s3cret"), tiny_pipeline)) as c:
+        assert post(c, sample_bytes()).status_code == 401
+        ok = c.post(
+            "/v1/predict",
+            files={"file": ("x.png", sample_bytes())},
+            headers={"X-API-Key": "s3cret"},
+        )
+        assert ok.status_code == 200
+        assert c.get("/v1/health").status_code == 200  # health stays open for probes
+
+
+def malformed_files() -> list[tuple[str, bytes]]:
+    """At least 25 distinct bad or awkward files."""
+    png = encode(".png", gradient(256, 256))
+    jpg = encode(".jpg", gradient(256, 256))
+    dcm = dicom(gradient(256, 256, np.uint16) >> 4)
+    xray = cv2.imread(str(SAMPLES[0]), cv2.IMREAD_GRAYSCALE)
+    photo = np.dstack([np.random.default_rng(0).integers(0, 255, (300, 400), np.uint8)] * 3)
+    return [
+        ("zero.png", b""),
+        ("text.png", b"hello world"),
+        ("html.png", b"<html></html>"),
+        ("png-truncated.png", png[:100]),
+        ("png-half.png", png[: len(png) // 2]),
+        ("jpeg-truncated.jpg", jpg[:200]),
+        ("jpeg-half.jpg", jpg[: len(jpg) // 2]),
+        ("png-sig-only.png", png[:8]),
+        ("bomb.png", png_with_header(60000, 60000)),
+        ("wide.png", png_with_header(100000, 10)),
+        ("1x1.png", encode(".png", np.zeros((1, 1), np.uint8))),
+        ("10x10.png", encode(".png", np.zeros((10, 10), np.uint8))),
+        ("black.png", encode(".png", np.zeros((256, 256), np.uint8))),
+        ("white.png", encode(".png", np.full((256, 256), 255, np.uint8))),
+        ("noise-photo.jpg", encode(".jpg", photo)),
+        ("xray16.png", encode(".png", xray.astype(np.uint16) * 257)),
+        ("xray-rgba.png", encode(".png", cv2.cvtColor(xray, cv2.COLOR_GRAY2BGRA))),
+        ("bmp.bmp", encode(".bmp", gradient())),
+        ("tiff.tif", encode(".tiff", gradient())),
+        ("gif.gif", b"GIF89a" + b"\0" * 50),
+        ("dicom-no-pixels.dcm", dicom(None)),
+        ("dicom-truncated.dcm", dcm[:-5000]),
+        ("dicom-multiframe.dcm", dicom(gradient(64, 64, np.uint16), frames=2)),
+        ("dicom-mono1.dcm", dicom(xray.astype(np.uint16) * 16, "MONOCHROME1")),
+        ("dicom-garbage.dcm", b"\0" * 128 + b"DICM" + b"\xff" * 64),
+        ("zip.png", b"PK\x03\x04" + b"\0" * 100),
+        ("pdf.png", b"%PDF-1.4\n%%EOF"),
+    ]
+
+
+def test_malformed_suite_never_gets_a_500_and_server_keeps_serving(client):
+    files = malformed_files()
+    assert len(files) >= 25
+    for name, data in files:
+        response = post(client, data, name)
+        assert response.status_code < 500, name
+        if response.status_code != 200:
+            assert 400 <= response.status_code < 500 and response.json()["error"]["code"], name
+    assert post(client, sample_bytes()).status_code == 200
