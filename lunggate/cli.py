@@ -120,13 +120,24 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
+    from lunggate.data import image_files
     from pipeline.analyze import Pipeline, PipelineConfig
     from pipeline.audit import audit
 
+    image_files([args.folder])  # a missing or empty folder fails before the models load
     pipeline = Pipeline.load(PipelineConfig(attention_threshold=args.threshold))
     summary = audit(pipeline, args.folder, args.out)
     print(json.dumps(summary))
     print(f"report: {args.out / 'report.html'}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from pipeline.compare import CompareConfig, compare
+
+    config = CompareConfig(bootstrap=args.bootstrap)
+    report = compare(args.data_root, args.split, args.out, args.external, args.split_file, config)
+    print(json.dumps({k: report[k] for k in ("split", "n", "artifacts")}))
+    print(f"report: {args.out / 'compare.md'}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -239,6 +250,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="flag predictions whose in-lung attention share is below this",
     )
     p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("compare", help="masked vs raw model: metrics, attention, artifact test")
+    _data_root(p)
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument(
+        "--external",
+        type=Path,
+        default=None,
+        help="external set: a folder in the dataset layout or a CSV of path,label",
+    )
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the CIs")
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "compare")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("serve", help="start the REST API and web viewer")
     p.add_argument("--host", default="127.0.0.1")

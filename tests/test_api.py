@@ -1,16 +1,15 @@
 """API contract: responses, error codes, limits, key, and robustness to bad files."""
 
 import base64
-import io
 
 import cv2
 import numpy as np
 import pytest
-from conftest import SAMPLES
 from fastapi.testclient import TestClient
 from files import dicom, encode, gradient, png_with_header
 
 from api.app import ApiConfig, create_app
+from conftest import SAMPLES
 from lunggate import CLASS_NAMES
 
 

@@ -1,8 +1,8 @@
 import cv2
 import numpy as np
 import pytest
-from conftest import synthetic_xray
 
+from conftest import synthetic_xray
 from pipeline.artifacts import KINDS, ArtifactConfig, burn_artifacts
 
 

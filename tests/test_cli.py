@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     "segment",
     "predict",
     "audit",
+    "compare",
     "serve",
     "bench",
 ]

@@ -1,0 +1,90 @@
+"""The comparison's pure parts: bootstrap intervals, external sets, the Markdown table."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lunggate import CLASS_NAMES
+from lunggate.errors import DatasetError
+from pipeline.compare import CompareConfig, bootstrap_ci, external_records, markdown, model_report
+
+
+def perfect(n_per_class: int = 10):
+    labels = np.repeat(np.arange(4), n_per_class)
+    return labels, np.eye(4)[labels] * 0.9 + 0.025
+
+
+def test_bootstrap_of_a_perfect_model_is_a_point():
+    labels, probs = perfect()
+    ci = bootstrap_ci(labels, probs, rounds=50, seed=0)
+    assert ci["accuracy"] == [1.0, 1.0] and ci["macro_f1"] == [1.0, 1.0]
+    assert ci["sensitivity_COVID"] == [1.0, 1.0]
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_repeats():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 200)
+    probs = rng.dirichlet(np.ones(4), 200)
+    a = bootstrap_ci(labels, probs, rounds=200, seed=1)
+    assert a == bootstrap_ci(labels, probs, rounds=200, seed=1)
+    accuracy = (probs.argmax(-1) == labels).mean()
+    assert a["accuracy"][0] <= accuracy <= a["accuracy"][1]
+
+
+def fake_report() -> dict:
+    labels, probs = perfect()
+    scores = np.linspace(0.3, 1.0, len(labels))
+    side = model_report(labels, probs, scores, CompareConfig(bootstrap=20))
+    return {
+        "split": "test",
+        "n": len(labels),
+        "masked": side,
+        "raw": side,
+        "artifacts": {
+            "masked": {"flip_rate": 0.01, "mean_abs_prob_change": 0.02},
+            "raw": {"flip_rate": 0.2, "mean_abs_prob_change": 0.1},
+            "kinds": ["letters"],
+            "seed": 1,
+        },
+    }
+
+
+def test_markdown_lists_every_metric_for_both_models():
+    text = markdown(fake_report())
+    for needle in ("accuracy", "macro-F1", "artifact flip rate", "0.200", *CLASS_NAMES):
+        assert needle in text
+
+
+def test_model_report_in_lung_summary():
+    report = fake_report()["masked"]
+    assert report["in_lung"]["median"] == pytest.approx(0.65)
+    assert 0 < report["in_lung"]["flagged_share"] < 0.5
+
+
+def test_external_csv_is_read_relative_to_itself(tmp_path: Path):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64), np.uint8))
+    (tmp_path / "ext.csv").write_text("path,label\na.png,COVID\n")
+    records = external_records(tmp_path / "ext.csv")
+    assert records[0].label == "COVID" and records[0].image == (tmp_path / "a.png").resolve()
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("path,label\na.png,Flu\n", "label 'Flu'"),
+        ("path,label\nmissing.png,COVID\n", "does not exist"),
+        ("path,label\n", "lists no images"),
+    ],
+)
+def test_external_csv_rejects_bad_rows(tmp_path: Path, content, words):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64), np.uint8))
+    (tmp_path / "ext.csv").write_text(content)
+    with pytest.raises(DatasetError, match=words):
+        external_records(tmp_path / "ext.csv")
+
+
+def test_external_must_be_folder_or_csv(tmp_path: Path):
+    with pytest.raises(DatasetError, match="neither a dataset folder nor a CSV"):
+        external_records(tmp_path / "nothing.txt")

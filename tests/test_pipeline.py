@@ -1,0 +1,51 @@
+"""``Pipeline.analyze``: the result contract, the quality gate, batch = single."""
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLES
+from lunggate import CLASS_NAMES
+from lunggate.data import read_gray
+from pipeline.analyze import OUTSIDE_LUNGS, Pipeline
+
+
+def test_result_carries_everything_users_need(tiny_pipeline):
+    image = read_gray(SAMPLES[0])
+    r = tiny_pipeline.analyze(image)
+    assert r.status == "ok" and r.reason is None and r.label in CLASS_NAMES
+    assert r.mask.shape == image.shape and r.mask.dtype == bool
+    assert r.cam.shape == image.shape and r.cam.min() >= 0 and r.cam.max() <= 1
+    assert r.attention["flag"] in (None, OUTSIDE_LUNGS)
+    assert r.models["segmenter"]["sha256"] and r.models["masked"] is True
+    d = r.to_dict()
+    assert "mask" not in d and "cam" not in d and d["label"] == r.label
+
+
+def test_blank_image_is_rejected_with_a_reason(tiny_pipeline):
+    r = tiny_pipeline.analyze(np.full((256, 256), 90, np.uint8))
+    assert r.status == "rejected" and "no plausible lungs" in r.reason
+    assert r.label is None and r.probabilities is None and r.attention is None
+
+
+def test_batch_matches_single_calls(tiny_pipeline):
+    images = [read_gray(p) for p in SAMPLES[:3]] + [np.zeros((200, 180), np.uint8)]
+    batch = tiny_pipeline.analyze_batch(images)
+    for image, b in zip(images, batch, strict=True):
+        s = tiny_pipeline.analyze(image)
+        assert s.status == b.status and s.label == b.label
+        if s.probabilities:
+            for c in CLASS_NAMES:
+                assert s.probabilities[c] == pytest.approx(b.probabilities[c], abs=1e-4)
+
+
+def test_threshold_one_flags_every_prediction(tiny_pipeline):
+    strict = Pipeline(tiny_pipeline.segmenter, tiny_pipeline.classifier, attention_threshold=1.0)
+    r = strict.analyze(read_gray(SAMPLES[0]))
+    assert r.attention["flag"] == OUTSIDE_LUNGS or r.attention["in_lung"] == 1.0
+
+
+def test_pipeline_rejects_bad_arguments(tiny_pipeline):
+    with pytest.raises(ValueError, match="attention_threshold"):
+        Pipeline(tiny_pipeline.segmenter, tiny_pipeline.classifier, attention_threshold=2.0)
+    with pytest.raises(ValueError, match="2-D uint8"):
+        tiny_pipeline.analyze(np.zeros((64, 64, 3), np.uint8))
