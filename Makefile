@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_ROOT ?= ../shared/data/cxr4
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean browser
 
 venv: $(STAMP)
 
@@ -19,7 +19,13 @@ demo: $(STAMP)
 	$(BIN)/lunggate segment data/samples --out outputs
 	@echo "Demo outputs written to outputs/ (lung masks and outline overlays)."
 
-test: $(STAMP)
+# The viewer's browser test needs Debian's chromium and chromedriver.
+browser:
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	} || echo "warning: chromium could not be installed; the browser test will be skipped"
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

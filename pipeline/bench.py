@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,30 +17,32 @@ from pathlib import Path
 import numpy as np
 
 from lunggate.data import image_files, read_gray
-from lunggate.paths import SAMPLES_DIR
+from lunggate.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
+from pipeline.analyze import Pipeline
+from pipeline.imageio import decode
 from segmentation.segmenter import UNetSegmenter
 
 
 def time_stage(
-    run: Callable[[Sequence[np.ndarray]], object],
-    images: list[np.ndarray],
+    run: Callable[[Sequence], object],
+    items: list,
     repeats: int,
     batch: int = 64,
 ) -> dict[str, float]:
-    """p50/p95 of single-image calls and batched images per second.
+    """p50/p95 of single-item calls and batched items per second.
 
     One warm-up call of each shape comes first, so graph tracing is not counted.
     """
-    run(images[:1])
+    run(items[:1])
     singles = []
     for k in range(repeats):
         start = time.perf_counter()
-        run([images[k % len(images)]])
+        run([items[k % len(items)]])
         singles.append((time.perf_counter() - start) * 1000)
-    batch_images = [images[k % len(images)] for k in range(batch)]
-    run(batch_images)
+    batch_items = [items[k % len(items)] for k in range(batch)]
+    run(batch_items)
     start = time.perf_counter()
-    run(batch_images)
+    run(batch_items)
     elapsed = time.perf_counter() - start
     return {
         "p50_ms": round(float(np.percentile(singles, 50)), 2),
@@ -83,9 +86,41 @@ def backbone_throughput(input_size: int = 160, batch: int = 16, steps: int = 4) 
     return results
 
 
+def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> dict:
+    """End to end from file bytes (decode, segment, classify, Grad-CAM, score) and per stage."""
+    images = [decode(u).pixels for u in uploads]
+    pairs = list(zip(images, [f.mask for f in pipeline.segmenter.segment(images)], strict=True))
+    classifier = pipeline.classifier
+
+    def classify(chunk):
+        return classifier.logits(classifier.prepare(*zip(*chunk, strict=True))[0])
+
+    def explain(chunk):
+        return classifier.explain(*zip(*chunk, strict=True))
+
+    stages = {
+        "decode": time_stage(lambda chunk: [decode(u) for u in chunk], uploads, repeats),
+        "classification": time_stage(classify, pairs, repeats),
+        "classification_gradcam": time_stage(explain, pairs, repeats),
+        "end_to_end": time_stage(
+            lambda chunk: pipeline.analyze_batch([decode(u).pixels for u in chunk]),
+            uploads,
+            repeats,
+        ),
+    }
+    stages["end_to_end"]["peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    stages["end_to_end"]["includes"] = (
+        "PNG decode, segmentation, gating, classification, Grad-CAM, in-lung score"
+    )
+    return stages
+
+
 def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
     """Time the shipped models on the bundled sample X-rays and update ``out``."""
-    images = [read_gray(p) for p in image_files([SAMPLES_DIR])]
+    files = image_files([SAMPLES_DIR])
+    images = [read_gray(p) for p in files]
     segmenter = UNetSegmenter.load()
     report = json.loads(out.read_text()) if out.is_file() else {}
     report["machine"] = {
@@ -99,6 +134,8 @@ def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
         "includes": "resize, U-Net forward, upsampling, threshold, two largest components, "
         "fill holes",
     }
+    if CLASSIFIER_WEIGHTS["masked"].is_file():
+        report.update(pipeline_stages(Pipeline.load(), [p.read_bytes() for p in files], repeats))
     if backbones:
         report["backbones"] = backbone_throughput()
     out.parent.mkdir(parents=True, exist_ok=True)
