@@ -183,7 +183,7 @@ def train_classifier(
     reports.mkdir(parents=True, exist_ok=True)
     plot_history(
         checkpoint.history,
-        reports / f"training_{config.model.gate.input}.png",
+        reports / f"training_{out.stem}.png",
         f"{config.model.backbone}, {config.model.gate.input} input",
     )
     return {

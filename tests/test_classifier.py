@@ -71,4 +71,4 @@ def test_train_raw_few_steps_writes_checkpoint_with_temperature(
     meta = modelfile.read_meta(tmp_path / "cls.npz")
     assert result["best_epoch"] == 1 and meta["temperature"] > 0
     assert meta["class_names"] == list(CLASS_NAMES)
-    assert (tmp_path / "reports" / "training_raw.png").is_file()
+    assert (tmp_path / "reports" / "training_cls.png").is_file()
