@@ -11,24 +11,21 @@ import csv
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from classification.attention import in_lung_score  # noqa: E402
-from classification.calibration import expected_calibration_error, softmax  # noqa: E402
-from classification.classifier import LungClassifier  # noqa: E402
-from classification.metrics import classification_metrics, roc_curves  # noqa: E402
-from classification.plots import plot_confusion, plot_roc  # noqa: E402
-from lunggate import CLASS_NAMES  # noqa: E402
-from lunggate.data import load_images, scan_dataset  # noqa: E402
-from lunggate.overlays import draw_outline, heatmap_overlay  # noqa: E402
-from lunggate.paths import SPLIT_FILE  # noqa: E402
-from lunggate.splits import read_split, select  # noqa: E402
-from segmentation.cache import predicted_masks  # noqa: E402
-from segmentation.segmenter import UNetSegmenter  # noqa: E402
+from classification.attention import in_lung_score
+from classification.calibration import expected_calibration_error, softmax
+from classification.classifier import LungClassifier
+from classification.metrics import classification_metrics, roc_curves
+from classification.plots import plot_confusion, plot_roc
+from lunggate import CLASS_NAMES
+from lunggate.data import load_images
+from lunggate.figures import save_grid
+from lunggate.overlays import draw_outline, heatmap_overlay
+from lunggate.paths import SPLIT_FILE
+from lunggate.splits import split_records
+from segmentation.cache import predicted_masks
+from segmentation.segmenter import UNetSegmenter
 
 DEFAULT_ATTENTION_THRESHOLD = 0.5
 """Flag a prediction when less than half of its Grad-CAM mass lies on the lungs."""
@@ -69,7 +66,7 @@ def evaluate_classifier(
     threshold: float = DEFAULT_ATTENTION_THRESHOLD,
 ) -> dict:
     """Score one split end to end (U-Net masks, gating, calibrated probabilities, Grad-CAM)."""
-    records = select(scan_dataset(data_root), read_split(split_file), split)
+    (records,) = split_records(data_root, split_file, split)
     images = list(load_images([r.image for r in records]))
     segmenter = UNetSegmenter.load()
     masks = predicted_masks(segmenter, records)
@@ -133,34 +130,16 @@ def evaluate_classifier(
     )
     plot_roc(roc_curves(labels, probs), out_dir / f"{stem}_roc.png", title)
     lowest = np.argsort(np.nan_to_num(scores, nan=2.0))[:8]
-    plot_attention_cases(
+    save_grid(
         [
             (
-                images[k],
-                masks[k],
-                explained[k].cam,
+                draw_outline(heatmap_overlay(images[k], explained[k].cam), masks[k]),
                 f"{records[k].label} -> {CLASS_NAMES[explained[k].class_index]}\n"
                 f"in-lung {scores[k]:.2f}",
             )
             for k in lowest
         ],
         out_dir / f"{stem}_lowest_in_lung.png",
-        title,
+        f"Lowest in-lung attention: {title}",
     )
     return report
-
-
-def plot_attention_cases(cases, path: Path, title: str) -> None:
-    """Grad-CAM overlays with the lung outline for the cases an auditor should look at."""
-    cols = 4
-    rows = max(1, -(-len(cases) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, (image, mask, cam, caption) in zip(np.ravel(axes), cases, strict=False):
-        ax.imshow(draw_outline(heatmap_overlay(image, cam), mask))
-        ax.set_title(caption, fontsize=9)
-    fig.suptitle(f"Lowest in-lung attention: {title}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

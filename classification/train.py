@@ -24,9 +24,9 @@ from classification.plots import plot_history
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.augment import xray_augmentation
 from lunggate.backend import keras, tf
-from lunggate.data import Record, load_images, scan_dataset
+from lunggate.data import Record, load_images
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
-from lunggate.splits import read_split, select
+from lunggate.splits import split_records
 from segmentation.cache import predicted_masks
 from segmentation.segmenter import UNetSegmenter
 from segmentation.train import track_batch_statistics
@@ -116,9 +116,7 @@ def train_classifier(
 ) -> dict:
     """Train, checkpoint on validation macro-F1, fit the temperature, plot the history."""
     keras.utils.set_random_seed(config.seed)
-    records = scan_dataset(data_root)
-    assignment = read_split(split_file)
-    train, val = select(records, assignment, "train"), select(records, assignment, "val")
+    train, val = split_records(data_root, split_file, "train", "val")
     if config.max_train_images:
         train, val = train[:: max(1, len(train) // config.max_train_images)], val[::8]
     masked = config.model.gate.input == "masked"

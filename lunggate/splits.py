@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from lunggate.data import Record
+from lunggate.data import Record, scan_dataset
 from lunggate.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
@@ -77,3 +77,10 @@ def select(records: Sequence[Record], assignment: dict[str, str], split: str) ->
             "is --data-root the dataset the split was made for?"
         )
     return [r for r in records if assignment[r.id] == split]
+
+
+def split_records(data_root: str | Path, split_file: str | Path, *names: str) -> list[list[Record]]:
+    """The records of each named split of the dataset at ``data_root``, in that order."""
+    records = scan_dataset(data_root)
+    assignment = read_split(split_file)
+    return [select(records, assignment, name) for name in names]

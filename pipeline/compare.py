@@ -30,7 +30,7 @@ from lunggate.data import Record, load_images, read_gray, scan_dataset  # noqa: 
 from lunggate.errors import DatasetError  # noqa: E402
 from lunggate.overlays import to_rgb  # noqa: E402
 from lunggate.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
-from lunggate.splits import read_split, select  # noqa: E402
+from lunggate.splits import split_records
 from pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
 from segmentation.cache import predicted_masks  # noqa: E402
 from segmentation.segmenter import UNetSegmenter  # noqa: E402
@@ -163,7 +163,7 @@ def compare(
     config: CompareConfig = CompareConfig(),
 ) -> dict:
     """Write ``compare.json``, ``compare.md`` and figures to ``out``; return the JSON."""
-    records = select(scan_dataset(data_root), read_split(split_file), split)
+    (records,) = split_records(data_root, split_file, split)
     images = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)

@@ -6,19 +6,16 @@ import csv
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lunggate import CLASS_NAMES  # noqa: E402
-from lunggate.data import load_images, read_mask, scan_dataset  # noqa: E402
-from lunggate.overlays import GREEN, RED, draw_outline, to_rgb  # noqa: E402
-from lunggate.paths import SPLIT_FILE  # noqa: E402
-from lunggate.splits import read_split, select  # noqa: E402
-from segmentation.metrics import dice, iou  # noqa: E402
-from segmentation.segmenter import UNetSegmenter  # noqa: E402
+from lunggate import CLASS_NAMES
+from lunggate.data import load_images, read_mask
+from lunggate.figures import save_grid
+from lunggate.overlays import GREEN, RED, draw_outline, to_rgb
+from lunggate.paths import SPLIT_FILE
+from lunggate.splits import split_records
+from segmentation.metrics import dice, iou
+from segmentation.segmenter import UNetSegmenter
 
 
 def summarize(values: list[float], labels: list[str]) -> dict:
@@ -47,7 +44,7 @@ def evaluate_segmenter(
     Returns:
         The report written to JSON.
     """
-    records = select(scan_dataset(data_root), read_split(split_file), split)
+    (records,) = split_records(data_root, split_file, split)
     images = list(load_images([r.image for r in records]))
     truths = [read_mask(r.mask) for r in records]
     found = segmenter.segment(images)
@@ -83,24 +80,15 @@ def evaluate_segmenter(
                 ]
             )
     worst = np.argsort(dices)[:8]
-    plot_cases(
-        [(images[k], truths[k], found[k].mask, f"{labels[k]}\nDice {dices[k]:.3f}") for k in worst],
+    save_grid(
+        [
+            (
+                draw_outline(draw_outline(to_rgb(images[k]), truths[k], GREEN), found[k].mask, RED),
+                f"{labels[k]}\nDice {dices[k]:.3f}",
+            )
+            for k in worst
+        ],
         out_dir / f"{stem}_worst.png",
+        "Worst cases: reference outline green, U-Net outline red",
     )
     return report
-
-
-def plot_cases(cases: list[tuple[np.ndarray, np.ndarray, np.ndarray, str]], path: Path) -> None:
-    """A grid of images with reference (green) and predicted (red) lung outlines."""
-    cols = 4
-    rows = max(1, -(-len(cases) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows))
-    for ax in np.ravel(axes):
-        ax.axis("off")
-    for ax, (image, truth, pred, title) in zip(np.ravel(axes), cases, strict=False):
-        ax.imshow(draw_outline(draw_outline(to_rgb(image), truth, GREEN), pred, RED))
-        ax.set_title(title, fontsize=9)
-    fig.suptitle("Worst cases: reference outline green, U-Net outline red")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -17,9 +17,9 @@ import numpy as np
 from lunggate import modelfile
 from lunggate.augment import xray_augmentation
 from lunggate.backend import keras, sm, tf
-from lunggate.data import Record, load_images, read_mask, scan_dataset
+from lunggate.data import Record, load_images, read_mask
 from lunggate.paths import SPLIT_FILE
-from lunggate.splits import read_split, select
+from lunggate.splits import split_records
 from segmentation.config import SegTrainConfig
 from segmentation.metrics import dice
 from segmentation.model import build_unet, standardize
@@ -117,9 +117,7 @@ def train_segmenter(
 ) -> dict:
     """Train the U-Net and write the best-on-validation weights to ``out``."""
     keras.utils.set_random_seed(config.seed)
-    records = scan_dataset(data_root)
-    assignment = read_split(split_file)
-    train, val = select(records, assignment, "train"), select(records, assignment, "val")
+    train, val = split_records(data_root, split_file, "train", "val")
     if config.max_train_images:
         train = train[: config.max_train_images]
         val = val[: max(8, config.max_train_images // 4)]
