@@ -101,6 +101,12 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_select_backbone(args: argparse.Namespace) -> None:
+    from classification.selection import select_backbone
+
+    print(json.dumps(select_backbone(args.weights, args.out), indent=2))
+
+
 def cmd_segment(args: argparse.Namespace) -> None:
     from segmentation.demo import segment_files
 
@@ -219,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
+
+    p = sub.add_parser("select-backbone", help="compare trained candidates on validation macro-F1")
+    p.add_argument("weights", nargs="+", type=Path, help="weights files written by train-cls")
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "backbone_selection.json")
+    p.set_defaults(func=cmd_select_backbone)
 
     p = sub.add_parser("segment", help="segment image files or folders; write masks and overlays")
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")

@@ -1,5 +1,6 @@
 """The classifier object: weights round trip, calibrated probabilities, CAMs at image size."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,28 @@ def test_train_raw_few_steps_writes_checkpoint_with_temperature(
     assert result["best_epoch"] == 1 and meta["temperature"] > 0
     assert meta["class_names"] == list(CLASS_NAMES)
     assert (tmp_path / "reports" / "training_cls.png").is_file()
+
+
+def test_select_backbone_compares_at_equal_epochs(tmp_path: Path):
+    from classification.selection import select_backbone
+    from lunggate.errors import ModelFileError
+
+    def candidate(name: str, scores: list[float]) -> Path:
+        path = tmp_path / f"{name}.npz"
+        path.write_bytes(b"")
+        history = [
+            {"epoch": k + 1, "val_macro_f1": s, "seconds": 10.0 * (k + 1)}
+            for k, s in enumerate(scores)
+        ]
+        config = {"model": {"backbone": name, "gate": {"input": "masked"}}}
+        modelfile.sidecar(path).write_text(json.dumps({"config": config, "history": history}))
+        return path
+
+    slow_start = candidate("a", [0.5, 0.6, 0.7, 0.95])  # wins only with its extra epoch
+    steady = candidate("b", [0.6, 0.8, 0.8])
+    report = select_backbone([slow_start, steady], tmp_path / "sel.json")
+    assert report["budget_epochs"] == 3 and report["chosen"] == "b_masked"
+    assert json.loads((tmp_path / "sel.json").read_text())["chosen"] == "b_masked"
+    modelfile.sidecar(steady).write_text(json.dumps({"config": {}, "history": []}))
+    with pytest.raises(ModelFileError, match="no training history"):
+        select_backbone([steady], tmp_path / "sel.json")
