@@ -185,3 +185,22 @@ def test_malformed_suite_never_gets_a_500_and_server_keeps_serving(client):
         if response.status_code != 200:
             assert 400 <= response.status_code < 500 and response.json()["error"]["code"], name
     assert post(client, sample_bytes()).status_code == 200
+
+
+@pytest.mark.slow
+def test_concurrent_clients_get_no_errors_and_memory_stays_bounded(client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith("VmRSS"))
+        return int(line.split()[1]) / 1024
+
+    data = [sample_bytes(k % len(SAMPLES)) for k in range(8)]
+    for d in data:  # warm-up: graphs traced, allocator pools filled
+        assert post(client, d).status_code == 200
+    before = rss_mb()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(lambda k: post(client, data[k % 8]).status_code, range(200)))
+    assert codes == [200] * 200
+    assert rss_mb() - before < 300, "memory grew by more than 300 MB over 200 requests"
