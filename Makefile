@@ -16,8 +16,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lunggate segment data/samples --out outputs
-	@echo "Demo outputs written to outputs/ (lung masks and outline overlays)."
+	$(BIN)/lunggate predict data/samples --out outputs/predict
+	$(BIN)/lunggate audit data/samples --out outputs/audit
+	@echo
+	@echo "Demo outputs:"
+	@echo "  outputs/predict/  per X-ray: <name>_lungs.png, <name>_gradcam.png, <name>.json"
+	@echo "  outputs/audit/    report.html (open in a browser), results.csv, results.json"
 
 # The viewer's browser test needs Debian's chromium and chromedriver.
 browser:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
+
+from classification.gating import Box, to_image
 
 
 def in_lung_score(cam: np.ndarray, mask: np.ndarray) -> float:
@@ -24,6 +27,17 @@ def in_lung_score(cam: np.ndarray, mask: np.ndarray) -> float:
     if total <= 0:
         return math.nan
     return float((positive * mask.astype(bool)).sum() / total)
+
+
+def resolution_ceiling(mask: np.ndarray, box: Box, grid: tuple[int, int]) -> float:
+    """The in-lung score of a perfect, lung-shaped map seen at the CAM's resolution.
+
+    A Grad-CAM of a (h, w) feature map, upsampled to the image, cannot be sharper than
+    the lung mask averaged onto that grid: this is the best score such a map can reach.
+    """
+    crop = mask[box.top : box.bottom, box.left : box.right].astype(np.float32)
+    coarse = cv2.resize(crop, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+    return in_lung_score(to_image(coarse, box, mask.shape), mask)
 
 
 def is_flagged(score: float, threshold: float) -> bool:

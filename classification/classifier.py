@@ -25,6 +25,8 @@ class Explained:
     probabilities: np.ndarray
     class_index: int
     cam: np.ndarray
+    box: Box
+    """Where the classifier's input was cropped from."""
 
 
 class LungClassifier:
@@ -53,6 +55,9 @@ class LungClassifier:
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
         self.gradcam = GradCAM(model)
+        self.cam_grid: tuple[int, int] = tuple(
+            self.gradcam.grad_model.outputs[0].shape[1:3]
+        )  # resolution of the explained feature map
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
         self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
@@ -105,7 +110,7 @@ class LungClassifier:
             for img, box, cam, z, p, c in zip(
                 chunk, boxes, cams, logits, probs, chosen, strict=True
             ):
-                results.append(Explained(z, p, int(c), to_image(cam, box, img.shape[:2])))
+                results.append(Explained(z, p, int(c), to_image(cam, box, img.shape[:2]), box))
         return results
 
 

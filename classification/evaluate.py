@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classification.attention import in_lung_score
+from classification.attention import in_lung_score, resolution_ceiling
 from classification.calibration import expected_calibration_error, softmax
 from classification.classifier import LungClassifier
 from classification.metrics import classification_metrics, roc_curves
@@ -76,6 +76,12 @@ def evaluate_classifier(
     probs = np.stack([e.probabilities for e in explained])
     scores = np.array([in_lung_score(e.cam, m) for e, m in zip(explained, masks, strict=True)])
     areas = np.array([m.mean() for m in masks])
+    ceilings = np.array(
+        [
+            resolution_ceiling(m, e.box, classifier.cam_grid)
+            for e, m in zip(explained, masks, strict=True)
+        ]
+    )
     kind = classifier.config.gate.input
     report = {
         "input": kind,
@@ -90,6 +96,8 @@ def evaluate_classifier(
         "in_lung": {
             **attention_summary(scores, labels, threshold),
             "lung_area_fraction_mean": float(areas.mean()),
+            "resolution_ceiling_median": float(np.median(ceilings)),
+            "cam_grid": list(classifier.cam_grid),
         },
         "n": len(records),
         "weights_sha256": classifier.weights_sha256,

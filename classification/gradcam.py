@@ -2,8 +2,8 @@
 
 The gradient model is built once; each call handles a batch in one forward and one
 backward pass, pools gradients per sample (never across the batch), and leaves the
-serving model untouched. An image whose class score has no positive evidence in the
-feature map gets an all-zero CAM (not a division by zero).
+serving model untouched. Each map is min-max scaled to [0, 1]; a map with no
+variation (no localized evidence) is all zero, not a division by zero.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class GradCAM:
         layer = model.get_layer(layer_name) if layer_name else last_feature_layer(model)
         self.layer_name = layer.name
         grad_model = keras.Model(model.inputs, [outer_output(layer), model.output])
+        self.grad_model = grad_model
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
 
         @tf.function(input_signature=[spec, tf.TensorSpec([None], tf.int32)])
@@ -55,8 +56,11 @@ class GradCAM:
             grads = tape.gradient(score, features)
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # per sample
             cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
+            # Min-max per sample (as pytorch-grad-cam scales): the floor that batch-norm
+            # biases put under every cell, evidence or not, is not attention.
+            floor = tf.reduce_min(cam, axis=(1, 2), keepdims=True)
             peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-            cam = tf.math.divide_no_nan(cam, peak)
+            cam = tf.math.divide_no_nan(cam - floor, peak - floor)
             return cam, logits, chosen
 
         self._compute = compute

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from classification.attention import in_lung_score, is_flagged
+from classification.attention import in_lung_score, is_flagged, resolution_ceiling
 
 MASK = np.zeros((4, 4), bool)
 MASK[:, :2] = True  # left half is lung: area fraction 0.5
@@ -36,3 +36,15 @@ def test_flag_below_threshold():
 def test_in_lung_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="shape"):
         in_lung_score(np.ones((3, 3)), MASK)
+
+
+def test_resolution_ceiling_grows_with_the_cam_grid():
+    from classification.gating import Box
+
+    mask = np.zeros((64, 64), bool)
+    mask[8:56, 8:28] = mask[8:56, 36:56] = True
+    box = Box(0, 64, 0, 64)
+    coarse = resolution_ceiling(mask, box, (4, 4))
+    fine = resolution_ceiling(mask, box, (16, 16))
+    assert mask.mean() < coarse < fine <= 1.0
+    assert resolution_ceiling(mask, box, (64, 64)) == pytest.approx(1.0)

@@ -7,7 +7,7 @@ import pytest
 from conftest import SAMPLES
 from lunggate import modelfile
 from lunggate.data import read_gray, read_mask
-from lunggate.paths import DATA_DIR, REPORTS_DIR, SEGMENTER_WEIGHTS
+from lunggate.paths import CLASSIFIER_WEIGHTS, DATA_DIR, REPORTS_DIR, SEGMENTER_WEIGHTS
 from segmentation.metrics import dice
 from segmentation.segmenter import UNetSegmenter
 
@@ -34,3 +34,22 @@ def test_segmentation_report_is_from_the_shipped_weights():
 def test_shipped_weight_files_stay_small():
     for path in (DATA_DIR / "models").glob("*.npz"):
         assert path.stat().st_size < 12 * 1024 * 1024, path.name
+
+
+@pytest.mark.parametrize("kind", ["masked", "raw"])
+def test_classification_reports_are_from_the_shipped_weights(kind):
+    report = json.loads((REPORTS_DIR / f"classification_{kind}.json").read_text())
+    assert report["weights_sha256"] == modelfile.sha256(CLASSIFIER_WEIGHTS[kind])
+    assert report["segmenter_sha256"] == modelfile.sha256(SEGMENTER_WEIGHTS)
+    assert report["n"] == 719 and report["input"] == kind
+
+
+def test_shipped_pipeline_classifies_every_sample_with_a_score():
+    from pipeline.analyze import Pipeline
+
+    pipeline = Pipeline.load()
+    results = pipeline.analyze_batch([read_gray(p) for p in SAMPLES])
+    for path, r in zip(SAMPLES, results, strict=True):
+        assert r.status == "ok", path.name
+        assert r.attention["in_lung"] is not None and 0 <= r.attention["in_lung"] <= 1
+    assert pipeline.models["classifier"]["temperature"] > 0
