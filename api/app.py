@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from api.limits import BodySizeLimit
 from api.schemas import BatchItem, BatchResponse, ErrorBody, ErrorResponse, Health, PredictResponse
 from lunggate import CLASS_NAMES, __version__
+from lunggate.errors import LunggateError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from pipeline.analyze import Pipeline, PipelineConfig, Result
 from pipeline.imageio import ImageInputError, decode
@@ -54,7 +55,19 @@ class ApiConfig:
         return cls(
             max_upload_bytes=int(os.environ.get("LUNGGATE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)),
             api_key=os.environ.get("LUNGGATE_API_KEY") or None,
+            pipeline=PipelineConfig(attention_threshold=_env_float("LUNGGATE_ATTENTION_THRESHOLD")),
         )
+
+
+def _env_float(name: str) -> float | None:
+    """A float environment variable, or None when unset; a clear error when malformed."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise LunggateError(f"{name} must be a number, got {value!r}") from None
 
 
 class ApiError(Exception):

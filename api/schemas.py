@@ -17,7 +17,10 @@ class Attention(BaseModel):
     )
     lung_area_fraction: float = Field(description="what a uniform map would score")
     flag: str | None = Field(description="'outside_lungs' when in_lung is below the threshold")
-    threshold: float
+    threshold: float = Field(
+        description="in-lung score below which the flag is set; by default the chance level, "
+        "i.e. this image's lung_area_fraction (LUNGGATE_ATTENTION_THRESHOLD fixes it)"
+    )
 
 
 class Overlays(BaseModel):

@@ -1,7 +1,7 @@
 """The in-lung attention score: how much of a Grad-CAM's mass lies on the lungs.
 
 A uniform map scores exactly the lung area fraction, so that fraction is reported
-beside the score: attention is lung-focused only when the score clearly exceeds it.
+beside the score and is, by default, the threshold below which a prediction is flagged.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from classification.gating import Box, to_image
+from lunggate.errors import LunggateError
 
 
 def in_lung_score(cam: np.ndarray, mask: np.ndarray) -> float:
@@ -40,6 +41,35 @@ def resolution_ceiling(mask: np.ndarray, box: Box, grid: tuple[int, int]) -> flo
     return in_lung_score(to_image(coarse, box, mask.shape), mask)
 
 
+DEFAULT_ATTENTION_THRESHOLD: float | None = None
+"""Chance level: flag a map that puts no more of its mass on the lungs than a uniform one.
+
+A fixed share cannot be the default because the score a sharp, lung-shaped map can
+reach is capped by the CAM's resolution (``resolution_ceiling``), while the chance
+level is known per image: its lung area fraction. A fixed share may be passed instead.
+"""
+
+
+def flag_threshold(threshold: float | None, lung_area_fraction: float) -> float:
+    """The in-lung score below which a prediction is flagged (``None``: chance level)."""
+    if threshold is None:
+        return float(lung_area_fraction)
+    if not 0.0 <= threshold <= 1.0:
+        raise LunggateError(f"attention threshold must be within [0, 1], got {threshold}")
+    return float(threshold)
+
+
 def is_flagged(score: float, threshold: float) -> bool:
-    """True when attention falls mostly outside the lungs (``outside_lungs``)."""
+    """True when attention falls outside the lungs (``outside_lungs``)."""
     return not math.isnan(score) and score < threshold
+
+
+def flags(scores: np.ndarray, areas: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Per image, whether its in-lung score is below its threshold (NaN is never flagged)."""
+    limits = np.array([flag_threshold(threshold, a) for a in areas], dtype=np.float64)
+    return ~np.isnan(scores) & (np.nan_to_num(scores, nan=1.0) < limits)
+
+
+def threshold_label(threshold: float | None) -> str:
+    """How reports name the threshold in use."""
+    return "chance (lung area fraction)" if threshold is None else f"{threshold:g}"

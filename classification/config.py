@@ -58,3 +58,5 @@ class ClsTrainConfig:
     label_smoothing: float = 0.05
     max_train_images: int | None = None
     """Cap on training images, for smoke runs."""
+    init_weights: str | None = None
+    """Continue from these weights (same architecture and gate) instead of random init."""

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from classification.attention import in_lung_score, resolution_ceiling
+from classification.attention import (
+    DEFAULT_ATTENTION_THRESHOLD,
+    flags,
+    in_lung_score,
+    resolution_ceiling,
+    threshold_label,
+)
 from classification.calibration import expected_calibration_error, softmax
 from classification.classifier import LungClassifier
 from classification.metrics import classification_metrics, roc_curves
@@ -27,12 +33,12 @@ from lunggate.splits import split_records
 from segmentation.cache import predicted_masks
 from segmentation.segmenter import UNetSegmenter
 
-DEFAULT_ATTENTION_THRESHOLD = 0.5
-"""Flag a prediction when less than half of its Grad-CAM mass lies on the lungs."""
 
-
-def attention_summary(scores: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
+def attention_summary(
+    scores: np.ndarray, labels: np.ndarray, areas: np.ndarray, threshold: float | None
+) -> dict:
     """Mean, median, 10th percentile and flagged share of in-lung scores, overall and per class."""
+    flagged = flags(scores, areas, threshold)
     valid = ~np.isnan(scores)
 
     def stats(sel: np.ndarray) -> dict:
@@ -43,7 +49,7 @@ def attention_summary(scores: np.ndarray, labels: np.ndarray, threshold: float) 
             "mean": float(s.mean()),
             "median": float(np.median(s)),
             "p10": float(np.percentile(s, 10)),
-            "flagged_share": float((s < threshold).mean()),
+            "flagged_share": float(flagged[sel & valid].mean()),
             "n": int(len(s)),
         }
 
@@ -51,7 +57,7 @@ def attention_summary(scores: np.ndarray, labels: np.ndarray, threshold: float) 
     per_class = {c: stats(labels == i) for i, c in enumerate(CLASS_NAMES)}
     return {
         **overall,
-        "threshold": threshold,
+        "threshold": threshold_label(threshold),
         "no_attention": int((~valid).sum()),
         "per_class": per_class,
     }
@@ -63,7 +69,7 @@ def evaluate_classifier(
     split: str,
     out_dir: Path,
     split_file: Path = SPLIT_FILE,
-    threshold: float = DEFAULT_ATTENTION_THRESHOLD,
+    threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
 ) -> dict:
     """Score one split end to end (U-Net masks, gating, calibrated probabilities, Grad-CAM)."""
     (records,) = split_records(data_root, split_file, split)
@@ -94,7 +100,7 @@ def evaluate_classifier(
             "temperature": classifier.temperature,
         },
         "in_lung": {
-            **attention_summary(scores, labels, threshold),
+            **attention_summary(scores, labels, areas, threshold),
             "lung_area_fraction_mean": float(areas.mean()),
             "resolution_ceiling_median": float(np.median(ceilings)),
             "cam_grid": list(classifier.cam_grid),

@@ -18,13 +18,14 @@ from sklearn.metrics import f1_score
 
 from classification.calibration import fit_temperature
 from classification.classifier import LungClassifier, new_model
-from classification.config import ClsTrainConfig
+from classification.config import ClassifierConfig, ClsTrainConfig
 from classification.gating import gate
 from classification.plots import plot_history
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.augment import xray_augmentation
 from lunggate.backend import keras, tf
 from lunggate.data import Record, load_images
+from lunggate.errors import ModelFileError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.splits import split_records
 from segmentation.cache import predicted_masks
@@ -66,24 +67,43 @@ def batches(images, masks, labels, config: ClsTrainConfig):
 
 
 class BestF1Checkpoint(keras.callbacks.Callback):
-    """Validation macro-F1 each epoch; saves on improvement, stops after ``patience``."""
+    """Validation macro-F1 each epoch; saves on improvement, stops after ``patience``.
 
-    def __init__(self, x_val, y_val, out: Path, meta: dict, patience: int) -> None:
+    A continued run starts from its initial weights' score and history, so it never
+    overwrites them with worse ones and its history counts every epoch trained.
+    """
+
+    def __init__(
+        self, x_val, y_val, out: Path, meta: dict, patience: int, prior: dict | None = None
+    ) -> None:
         super().__init__()
-        self.x_val, self.y_val, self.out, self.meta, self.patience = (
-            x_val,
-            y_val,
-            out,
-            meta,
-            patience,
-        )
-        self.best, self.best_epoch, self.history = -1.0, 0, []
-        self._start = time.time()
+        self.x_val, self.y_val, self.out, self.meta = x_val, y_val, out, meta
+        self.patience, self.continued = patience, prior is not None
+        self.history = list((prior or {}).get("history", []))
+        self.offset = len(self.history)
+        self.best, self.best_epoch = -1.0, int((prior or {}).get("epoch", self.offset))
+        self._start = time.time() - (self.history[-1]["seconds"] if self.history else 0.0)
+
+    def _score(self) -> tuple[float, np.ndarray]:
+        pred = self.model.predict(self.x_val, batch_size=64, verbose=0).argmax(-1)
+        return float(f1_score(self.y_val, pred, average="macro")), pred
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        # The starting point is saved too, so ``out`` holds the best weights seen even
+        # when no new epoch beats it.
+        if self.continued:
+            self.best = self._score()[0]
+            self._save(self.best, self.best_epoch)
+            print(json.dumps({"epoch": self.best_epoch, "val_macro_f1": self.best}), flush=True)
+
+    def _save(self, score: float, epoch: int) -> None:
+        meta = {**self.meta, "val_macro_f1": score, "epoch": epoch}
+        modelfile.save(self.model.get_weights(), self.out, meta)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        pred = self.model.predict(self.x_val, batch_size=64, verbose=0).argmax(-1)
-        score = float(f1_score(self.y_val, pred, average="macro"))
+        score, pred = self._score()
+        epoch += self.offset
         row = {
             "epoch": epoch + 1,
             "loss": float(logs.get("loss", np.nan)),
@@ -98,11 +118,7 @@ class BestF1Checkpoint(keras.callbacks.Callback):
         print(json.dumps(row), flush=True)
         if score > self.best:
             self.best, self.best_epoch = score, epoch + 1
-            modelfile.save(
-                self.model.get_weights(),
-                self.out,
-                {**self.meta, "val_macro_f1": score, "epoch": epoch + 1},
-            )
+            self._save(score, epoch + 1)
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
 
@@ -119,12 +135,23 @@ def train_classifier(
     train, val = split_records(data_root, split_file, "train", "val")
     if config.max_train_images:
         train, val = train[:: max(1, len(train) // config.max_train_images)], val[::8]
+    model = new_model(config.model)
+    prior = None
+    if config.init_weights:
+        init_meta = modelfile.read_meta(Path(config.init_weights))
+        if ClassifierConfig.from_dict(init_meta["config"]["model"]) != config.model:
+            raise ModelFileError(
+                f"{config.init_weights} was trained as {init_meta['config']['model']}, "
+                f"not {asdict(config.model)}; --init needs the same backbone, input and size"
+            )
+        weights = modelfile.load(Path(config.init_weights), [w.dtype for w in model.get_weights()])
+        model.set_weights(weights)
+        prior = init_meta
     masked = config.model.gate.input == "masked"
     train_images, train_masks = load_split(train, masked)
     val_images, val_masks = load_split(val, masked)
     y_train, y_val = labels_of(train), labels_of(val)
 
-    model = new_model(config.model)
     track_batch_statistics(model)
     classifier = LungClassifier(model, config.model)
     x_val, _ = classifier.prepare(val_images, val_masks)
@@ -157,7 +184,7 @@ def train_classifier(
         "class_weight": class_weight,
         "segmenter_sha256": UNetSegmenter.load().weights_sha256 if masked else None,
     }
-    checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience)
+    checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience, prior)
     model.fit(
         dataset,
         epochs=config.epochs,

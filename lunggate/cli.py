@@ -33,6 +33,25 @@ def _data_root(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _init_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="continue from these weights (same architecture); never saves worse ones",
+    )
+
+
+def _threshold_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="flag predictions whose in-lung attention share is below this "
+        "(default: chance level, the image's own lung area fraction)",
+    )
+
+
 def cmd_split(args: argparse.Namespace) -> None:
     from lunggate.data import scan_dataset
     from lunggate.splits import make_split, write_split
@@ -82,6 +101,7 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         max_train_images=args.max_images,
+        init_weights=str(args.init) if args.init else None,
     )
     out = args.out or CLASSIFIER_WEIGHTS[args.input]
     print(json.dumps(train_classifier(config, args.data_root, out, args.split_file)))
@@ -178,12 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--input-size", type=int, default=128, help="network input size in pixels")
-    p.add_argument(
-        "--init",
-        type=Path,
-        default=None,
-        help="continue from these weights (same architecture), e.g. for a second stage",
-    )
+    _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_seg)
 
@@ -209,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--input-size", type=int, default=160)
+    _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_cls)
 
@@ -217,12 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", choices=("masked", "raw"), default="masked")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="flag predictions whose in-lung attention share is below this",
-    )
+    _threshold_arg(p)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
 
@@ -241,12 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
     p.add_argument("--out", type=Path, default=None, help="write overlays and JSON results here")
     p.add_argument("--json", action="store_true", help="print the JSON result instead of a summary")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="flag predictions whose in-lung attention share is below this",
-    )
+    _threshold_arg(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
@@ -254,12 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", type=Path, help="folder of X-rays (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="report folder (resumes if it exists)")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=0.5,
-        help="flag predictions whose in-lung attention share is below this",
-    )
+    _threshold_arg(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("compare", help="masked vs raw model: metrics, attention, artifact test")

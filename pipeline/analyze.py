@@ -16,9 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from classification.attention import in_lung_score, is_flagged
+from classification.attention import (
+    DEFAULT_ATTENTION_THRESHOLD,
+    flag_threshold,
+    in_lung_score,
+    is_flagged,
+)
 from classification.classifier import LungClassifier
-from classification.evaluate import DEFAULT_ATTENTION_THRESHOLD
 from lunggate import CLASS_NAMES, __version__
 from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from segmentation.segmenter import UNetSegmenter
@@ -32,7 +36,8 @@ class PipelineConfig:
 
     segmenter_weights: Path = SEGMENTER_WEIGHTS
     classifier_weights: Path = CLASSIFIER_WEIGHTS["masked"]
-    attention_threshold: float = DEFAULT_ATTENTION_THRESHOLD
+    attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD
+    """A fixed in-lung share, or ``None`` for chance level (the image's lung area fraction)."""
 
 
 @dataclass
@@ -79,12 +84,9 @@ class Pipeline:
         self,
         segmenter: UNetSegmenter,
         classifier: LungClassifier,
-        attention_threshold: float = DEFAULT_ATTENTION_THRESHOLD,
+        attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
     ) -> None:
-        if not 0.0 <= attention_threshold <= 1.0:
-            raise ValueError(
-                f"attention_threshold must be within [0, 1], got {attention_threshold}"
-            )
+        flag_threshold(attention_threshold, 0.0)  # rejects a share outside [0, 1] early
         self.segmenter = segmenter
         self.classifier = classifier
         self.attention_threshold = attention_threshold
@@ -157,7 +159,8 @@ class Pipeline:
         for k, e in zip(accepted, explained, strict=True):
             r = results[k]
             score = in_lung_score(e.cam, r.mask)
-            flagged = is_flagged(score, self.attention_threshold)
+            threshold = flag_threshold(self.attention_threshold, r.lung["area_fraction"])
+            flagged = is_flagged(score, threshold)
             r.label = CLASS_NAMES[e.class_index]
             r.probabilities = {
                 c: round(float(p), 6) for c, p in zip(CLASS_NAMES, e.probabilities, strict=True)
@@ -167,7 +170,7 @@ class Pipeline:
                 "in_lung": None if math.isnan(score) else round(score, 4),
                 "lung_area_fraction": r.lung["area_fraction"],
                 "flag": OUTSIDE_LUNGS if flagged else None,
-                "threshold": self.attention_threshold,
+                "threshold": round(threshold, 4),
             }
             r.timings_ms["classification_gradcam"] = round(cls_ms, 2)
         return results

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from lunggate import CLASS_NAMES  # noqa: E402
@@ -142,11 +143,12 @@ def write_reports(entries: list[dict], out: Path) -> dict:
 
 
 def _histogram(scores: list[float], entries: list[dict], path: Path) -> None:
-    threshold = next((e["attention"]["threshold"] for e in entries if e.get("attention")), None)
+    thresholds = [e["attention"]["threshold"] for e in entries if e.get("attention")]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.hist(scores, bins=20, range=(0, 1), color="#3478f6")
-    if threshold is not None:
-        ax.axvline(threshold, color="#d2452b", linestyle="--", label=f"threshold {threshold}")
+    if thresholds:
+        line = float(np.median(thresholds))
+        ax.axvline(line, color="#d2452b", linestyle="--", label=f"median threshold {line:.2f}")
         ax.legend()
     ax.set_xlabel("in-lung attention share")
     ax.set_ylabel("images")

@@ -21,9 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
 
-from classification.attention import in_lung_score  # noqa: E402
+from classification.attention import (  # noqa: E402
+    DEFAULT_ATTENTION_THRESHOLD,
+    flags,
+    in_lung_score,
+    threshold_label,
+)
 from classification.classifier import LungClassifier  # noqa: E402
-from classification.evaluate import DEFAULT_ATTENTION_THRESHOLD  # noqa: E402
 from classification.metrics import classification_metrics  # noqa: E402
 from lunggate import CLASS_NAMES  # noqa: E402
 from lunggate.data import Record, load_images, read_gray, scan_dataset  # noqa: E402
@@ -40,7 +44,7 @@ from segmentation.segmenter import UNetSegmenter  # noqa: E402
 class CompareConfig:
     bootstrap: int = 1000
     seed: int = 7
-    threshold: float = DEFAULT_ATTENTION_THRESHOLD
+    threshold: float | None = DEFAULT_ATTENTION_THRESHOLD
     artifacts: ArtifactConfig = ArtifactConfig()
 
 
@@ -70,7 +74,7 @@ def bootstrap_ci(labels: np.ndarray, probs: np.ndarray, rounds: int, seed: int) 
     }
 
 
-def model_report(labels, probs, scores, config: CompareConfig) -> dict:
+def model_report(labels, probs, scores, areas, config: CompareConfig) -> dict:
     """Metrics with intervals and the in-lung summary of one model on one image set."""
     metrics = classification_metrics(labels, probs)
     valid = scores[~np.isnan(scores)]
@@ -83,8 +87,10 @@ def model_report(labels, probs, scores, config: CompareConfig) -> dict:
         "in_lung": {
             "median": float(np.median(valid)) if len(valid) else None,
             "mean": float(valid.mean()) if len(valid) else None,
-            "flagged_share": float((valid < config.threshold).mean()) if len(valid) else None,
-            "threshold": config.threshold,
+            "flagged_share": float(flags(scores, areas, config.threshold)[~np.isnan(scores)].mean())
+            if len(valid)
+            else None,
+            "threshold": threshold_label(config.threshold),
         },
         "n": int(len(labels)),
     }
@@ -169,9 +175,10 @@ def compare(
     comparison = Comparison(config)
     masks = predicted_masks(comparison.segmenter, records)
     clean = comparison.run(images, masks)
+    areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}
     for kind, (probs, scores) in clean.items():
-        report[kind] = model_report(labels, probs, scores, config)
+        report[kind] = model_report(labels, probs, scores, areas, config)
         report[kind]["weights_sha256"] = comparison.models[kind].weights_sha256
     report["artifacts"], burned, after = comparison.artifact_test(images, masks, clean)
     report["artifacts"]["kinds"] = list(config.artifacts.kinds)
@@ -182,15 +189,16 @@ def compare(
         ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
         ext_masks = [f.mask for f in comparison.segmenter.segment(ext_images)]
         ext_run = comparison.run(ext_images, ext_masks)
+        ext_areas = np.array([m.mean() for m in ext_masks])
         report["external"] = {"source": str(external), "n": len(ext)}
         for kind, (probs, scores) in ext_run.items():
-            r = model_report(ext_labels, probs, scores, config)
+            r = model_report(ext_labels, probs, scores, ext_areas, config)
             r["drop"] = {m: report[kind][m] - r[m] for m in ("accuracy", "macro_f1")}
             report["external"][kind] = r
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "compare.md").write_text(markdown(report))
-    plot_in_lung(clean, config.threshold, out / "in_lung_histogram.png")
+    plot_in_lung(clean, areas, config.threshold, out / "in_lung_histogram.png")
     plot_artifact_examples(images, burned, clean, after, labels, out / "artifact_examples.png")
     return report
 
@@ -227,7 +235,7 @@ def markdown(report: dict) -> str:
     lines += [
         f"| in-lung attention, median | {m['in_lung']['median']:.3f} | "
         f"{r['in_lung']['median']:.3f} |",
-        f"| flagged share (in-lung < {m['in_lung']['threshold']}) | "
+        f"| flagged share (in-lung below {m['in_lung']['threshold']}) | "
         f"{m['in_lung']['flagged_share']:.3f} | {r['in_lung']['flagged_share']:.3f} |",
         f"| artifact flip rate | {a['masked']['flip_rate']:.3f} | {a['raw']['flip_rate']:.3f} |",
         f"| artifact mean abs. change of p(predicted class) | "
@@ -253,11 +261,12 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_in_lung(clean: dict, threshold: float, path: Path) -> None:
+def plot_in_lung(clean: dict, areas: np.ndarray, threshold: float | None, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     for kind, (_, scores) in clean.items():
         ax.hist(scores[~np.isnan(scores)], bins=25, range=(0, 1), alpha=0.6, label=kind)
-    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold}")
+    line = float(np.median(areas)) if threshold is None else threshold
+    ax.axvline(line, color="k", linestyle="--", label=f"threshold {threshold_label(threshold)}")
     ax.set_xlabel("in-lung attention share")
     ax.set_ylabel("test images")
     ax.legend()

@@ -11,6 +11,7 @@ from files import dicom, encode, gradient, png_with_header
 from api.app import ApiConfig, create_app
 from conftest import SAMPLES
 from lunggate import CLASS_NAMES
+from lunggate.errors import LunggateError
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,8 @@ def test_predict_returns_the_result_contract(client):
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert body["lung"]["ok"] and body["lung"]["components"] == 2
     att = body["attention"]
-    assert 0 <= att["in_lung"] <= 1 and att["threshold"] == 0.5
-    assert att["lung_area_fraction"] == body["lung"]["area_fraction"]
+    assert 0 <= att["in_lung"] <= 1
+    assert att["lung_area_fraction"] == body["lung"]["area_fraction"] == att["threshold"]
     assert body["models"]["masked"] is True
     assert {"segmentation", "classification_gradcam"} <= body["timings_ms"].keys()
     assert body["image"] == {"width": 256, "height": 256, "format": "PNG", "mode": "L", "bits": 8}
@@ -124,6 +125,16 @@ def test_model_card(client):
     assert card["classes"] == list(CLASS_NAMES)
     assert "not for diagnosis" in card["intended_use"]
     assert card["models"]["segmenter"]["sha256"]
+
+
+def test_config_from_environment(monkeypatch):
+    monkeypatch.setenv("LUNGGATE_API_KEY", "k")
+    monkeypatch.setenv("LUNGGATE_ATTENTION_THRESHOLD", "0.4")
+    config = ApiConfig.from_env()
+    assert config.api_key == "k" and config.pipeline.attention_threshold == 0.4
+    monkeypatch.setenv("LUNGGATE_ATTENTION_THRESHOLD", "half")
+    with pytest.raises(LunggateError, match="LUNGGATE_ATTENTION_THRESHOLD must be a number"):
+        ApiConfig.from_env()
 
 
 def test_api_key_is_enforced_when_set(tiny_pipeline):

@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from classification.attention import in_lung_score, is_flagged, resolution_ceiling
+from classification.attention import (
+    flag_threshold,
+    flags,
+    in_lung_score,
+    is_flagged,
+    resolution_ceiling,
+)
+from lunggate.errors import LunggateError
 
 MASK = np.zeros((4, 4), bool)
 MASK[:, :2] = True  # left half is lung: area fraction 0.5
@@ -31,6 +38,20 @@ def test_empty_map_has_no_score_and_is_not_flagged():
 
 def test_flag_below_threshold():
     assert is_flagged(0.4, 0.6) and not is_flagged(0.6, 0.6)
+
+
+def test_default_threshold_is_chance_level():
+    # A uniform map scores exactly the lung area fraction: at chance, not below it.
+    uniform = in_lung_score(np.ones_like(MASK, float), MASK)
+    assert flag_threshold(None, MASK.mean()) == pytest.approx(MASK.mean())
+    assert not is_flagged(uniform, flag_threshold(None, MASK.mean()))
+    assert flag_threshold(0.7, MASK.mean()) == 0.7
+    with pytest.raises(LunggateError, match="within"):
+        flag_threshold(1.5, 0.2)
+    scores = np.array([0.1, 0.5, np.nan, 0.3])
+    areas = np.array([0.2, 0.2, 0.2, 0.4])
+    assert flags(scores, areas, None).tolist() == [True, False, False, True]
+    assert flags(scores, areas, 0.4).tolist() == [True, False, False, True]
 
 
 def test_in_lung_rejects_mismatched_shapes():

@@ -1,6 +1,7 @@
 """The classifier object: weights round trip, calibrated probabilities, CAMs at image size."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from classification.classifier import LungClassifier, new_model
 from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
 from conftest import synthetic_xray
 from lunggate import CLASS_NAMES, modelfile
+from lunggate.errors import ModelFileError
 
 TINY = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="masked", input_size=64))
 
@@ -47,7 +49,7 @@ def test_temperature_softens_probabilities(tmp_path: Path, keras_session):
     assert classifier.probabilities(logits).max() < sharp
 
 
-def test_train_raw_few_steps_writes_checkpoint_with_temperature(
+def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     tiny_dataset: Path, tmp_path: Path, keras_session
 ):
     from classification.train import train_classifier
@@ -73,6 +75,22 @@ def test_train_raw_few_steps_writes_checkpoint_with_temperature(
     assert result["best_epoch"] == 1 and meta["temperature"] > 0
     assert meta["class_names"] == list(CLASS_NAMES)
     assert (tmp_path / "reports" / "training_cls.png").is_file()
+
+    more = replace(config, init_weights=str(tmp_path / "cls.npz"))
+    train_classifier(
+        more,
+        tiny_dataset,
+        tmp_path / "more.npz",
+        tmp_path / "split.csv",
+        reports=tmp_path / "reports",
+    )
+    history = modelfile.read_meta(tmp_path / "more.npz")["history"]
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert modelfile.read_meta(tmp_path / "more.npz")["val_macro_f1"] >= meta["val_macro_f1"]
+
+    other = replace(more, model=replace(config.model, backbone="mobilenetv2"))
+    with pytest.raises(ModelFileError, match="same backbone"):
+        train_classifier(other, tiny_dataset, tmp_path / "x.npz", tmp_path / "split.csv")
 
 
 def test_select_backbone_compares_at_equal_epochs(tmp_path: Path):

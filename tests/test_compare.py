@@ -36,7 +36,8 @@ def test_bootstrap_interval_brackets_the_estimate_and_repeats():
 def fake_report() -> dict:
     labels, probs = perfect()
     scores = np.linspace(0.3, 1.0, len(labels))
-    side = model_report(labels, probs, scores, CompareConfig(bootstrap=20))
+    areas = np.full(len(labels), 0.5)  # chance level: half of the scores are below 0.65
+    side = model_report(labels, probs, scores, areas, CompareConfig(bootstrap=20))
     return {
         "split": "test",
         "n": len(labels),
@@ -60,7 +61,9 @@ def test_markdown_lists_every_metric_for_both_models():
 def test_model_report_in_lung_summary():
     report = fake_report()["masked"]
     assert report["in_lung"]["median"] == pytest.approx(0.65)
-    assert 0 < report["in_lung"]["flagged_share"] < 0.5
+    below = (np.linspace(0.3, 1.0, len(perfect()[0])) < 0.5).mean()
+    assert report["in_lung"]["flagged_share"] == pytest.approx(below)
+    assert 0 < below < 0.5
 
 
 def test_external_csv_is_read_relative_to_itself(tmp_path: Path):

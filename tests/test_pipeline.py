@@ -44,8 +44,16 @@ def test_threshold_one_flags_every_prediction(tiny_pipeline):
     assert r.attention["flag"] == OUTSIDE_LUNGS or r.attention["in_lung"] == 1.0
 
 
+def test_default_threshold_is_the_images_lung_area_fraction(tiny_pipeline):
+    r = tiny_pipeline.analyze(read_gray(SAMPLES[0]))
+    assert r.attention["threshold"] == pytest.approx(r.lung["area_fraction"], abs=1e-4)
+    assert (r.attention["flag"] == OUTSIDE_LUNGS) == (
+        r.attention["in_lung"] < r.attention["threshold"]
+    )
+
+
 def test_pipeline_rejects_bad_arguments(tiny_pipeline):
-    with pytest.raises(ValueError, match="attention_threshold"):
+    with pytest.raises(ValueError, match="attention threshold"):
         Pipeline(tiny_pipeline.segmenter, tiny_pipeline.classifier, attention_threshold=2.0)
     with pytest.raises(ValueError, match="2-D uint8"):
         tiny_pipeline.analyze(np.zeros((64, 64, 3), np.uint8))
