@@ -6,6 +6,9 @@ not on the reference masks; segmenting 4,800 images every run would waste minute
 
 from __future__ import annotations
 
+import os
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,14 +28,22 @@ def predicted_masks(
     path = cache_dir / f"masks_{(segmenter.weights_sha256 or 'unsaved')[:16]}.npz"
     cached: dict[str, np.ndarray] = {}
     if path.is_file() and segmenter.weights_sha256:
-        with np.load(path) as data:
-            cached = {k: data[k] for k in data.files}
+        try:
+            with np.load(path) as data:
+                cached = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            cached = {}  # a damaged cache is only lost time: recompute it
+
     missing = [r for r in records if r.id not in cached]
     for start in range(0, len(missing), 256):
         chunk = missing[start : start + 256]
         found = segmenter.segment([read_gray(r.image) for r in chunk])
         cached.update((r.id, f.mask) for r, f in zip(chunk, found, strict=True))
     if missing and segmenter.weights_sha256:
+        # Written aside and renamed, so concurrent runs never read a half-written file.
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, **cached)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, **cached)
+        os.replace(tmp, path)
     return [cached[r.id] for r in records]

@@ -88,3 +88,27 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
     result = train_segmenter(config, tiny_dataset, tmp_path / "seg.npz", tmp_path / "split.csv")
     assert result["best_epoch"] == 1
     assert UNetSegmenter.load(tmp_path / "seg.npz").config == TINY
+
+
+def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
+    from lunggate.data import scan_dataset
+    from segmentation.cache import predicted_masks
+
+    records = scan_dataset(tiny_dataset)
+    segmenter = UNetSegmenter.load()
+    first = predicted_masks(segmenter, records, tmp_path)
+    (cache,) = tmp_path.glob("masks_*.npz")
+    assert [m.shape for m in first] == [(64, 64)] * len(records)
+
+    class Refuses:
+        weights_sha256 = segmenter.weights_sha256
+
+        def segment(self, images):
+            raise AssertionError("cached masks must not be recomputed")
+
+    again = predicted_masks(Refuses(), records, tmp_path)
+    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+
+    cache.write_bytes(cache.read_bytes()[:100])  # as if a run died while writing
+    redone = predicted_masks(segmenter, records, tmp_path)
+    assert all((a == b).all() for a, b in zip(first, redone, strict=True))
