@@ -47,6 +47,22 @@ def load_split(
     return images, predicted_masks(UNetSegmenter.load(), records)
 
 
+def jitter_mask(mask: np.ndarray, rng: np.random.Generator, max_px: int) -> np.ndarray:
+    """Grow or shrink a mask by up to ``max_px`` pixels, at random.
+
+    The U-Net's boundary moves by a few pixels from image to image (and more when
+    something is burned in next to the lungs); training on jittered masks keeps the
+    classifier from depending on exactly where the boundary falls.
+    """
+    mask = mask.astype(np.uint8)
+    radius = int(rng.integers(-max_px, max_px + 1)) if max_px else 0
+    if radius == 0:
+        return mask.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(radius) + 1,) * 2)
+    grown = cv2.dilate(mask, kernel) if radius > 0 else cv2.erode(mask, kernel)
+    return grown.astype(bool) if grown.any() else mask.astype(bool)
+
+
 def batches(images, masks, labels, config: ClsTrainConfig):
     """Endless augmented, gated, one-hot batches; image and mask are augmented together."""
     augment = xray_augmentation(mask_interpolation=cv2.INTER_NEAREST)
@@ -62,7 +78,8 @@ def batches(images, masks, labels, config: ClsTrainConfig):
                     xs.append(gate(augment(image=images[i])["image"], None, gate_config)[0])
                 else:
                     out = augment(image=images[i], mask=masks[i].astype(np.uint8))
-                    xs.append(gate(out["image"], out["mask"].astype(bool), gate_config)[0])
+                    mask = jitter_mask(out["mask"], rng, config.mask_jitter_px)
+                    xs.append(gate(out["image"], mask, gate_config)[0])
             yield np.stack(xs), eye[labels[order[start : start + config.batch_size]]]
 
 
@@ -81,7 +98,9 @@ class BestF1Checkpoint(keras.callbacks.Callback):
         self.patience, self.continued = patience, prior is not None
         self.history = list((prior or {}).get("history", []))
         self.offset = len(self.history)
-        self.best, self.best_epoch = -1.0, int((prior or {}).get("epoch", self.offset))
+        # Patience counts from the start of this run; the saved epoch is the prior best's.
+        self.best, self.best_epoch = -1.0, self.offset
+        self.prior_epoch = int((prior or {}).get("epoch", self.offset))
         self._start = time.time() - (self.history[-1]["seconds"] if self.history else 0.0)
 
     def _score(self) -> tuple[float, np.ndarray]:
@@ -93,8 +112,8 @@ class BestF1Checkpoint(keras.callbacks.Callback):
         # when no new epoch beats it.
         if self.continued:
             self.best = self._score()[0]
-            self._save(self.best, self.best_epoch)
-            print(json.dumps({"epoch": self.best_epoch, "val_macro_f1": self.best}), flush=True)
+            self._save(self.best, self.prior_epoch)
+            print(json.dumps({"epoch": self.prior_epoch, "val_macro_f1": self.best}), flush=True)
 
     def _save(self, score: float, epoch: int) -> None:
         meta = {**self.meta, "val_macro_f1": score, "epoch": epoch}
@@ -139,7 +158,14 @@ def train_classifier(
     prior = None
     if config.init_weights:
         init_meta = modelfile.read_meta(Path(config.init_weights))
-        if ClassifierConfig.from_dict(init_meta["config"]["model"]) != config.model:
+        before = ClassifierConfig.from_dict(init_meta["config"]["model"])
+        # The gate's dilation and margin may change (fine-tuning to a new gate); what
+        # fixes the weights' shapes and meaning may not.
+        if (before.backbone, before.gate.input, before.gate.input_size) != (
+            config.model.backbone,
+            config.model.gate.input,
+            config.model.gate.input_size,
+        ):
             raise ModelFileError(
                 f"{config.init_weights} was trained as {init_meta['config']['model']}, "
                 f"not {asdict(config.model)}; --init needs the same backbone, input and size"
@@ -212,8 +238,8 @@ def train_classifier(
         f"{config.model.backbone}, {config.model.gate.input} input",
     )
     return {
-        "best_val_macro_f1": checkpoint.best,
-        "best_epoch": checkpoint.best_epoch,
+        "best_val_macro_f1": final_meta["val_macro_f1"],
+        "best_epoch": final_meta["epoch"],
         "temperature": temperature,
         "weights": str(out),
     }

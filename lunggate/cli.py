@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from classification.config import GateConfig
 from lunggate.errors import LunggateError
 from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
@@ -89,11 +90,14 @@ def cmd_eval_seg(args: argparse.Namespace) -> None:
 
 
 def cmd_train_cls(args: argparse.Namespace) -> None:
-    from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+    from classification.config import ClassifierConfig, ClsTrainConfig
     from classification.train import train_classifier
 
     model = ClassifierConfig(
-        backbone=args.backbone, gate=GateConfig(input=args.input, input_size=args.input_size)
+        backbone=args.backbone,
+        gate=GateConfig(
+            input=args.input, input_size=args.input_size, dilate_fraction=args.dilate_fraction
+        ),
     )
     config = ClsTrainConfig(
         model=model,
@@ -224,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--input-size", type=int, default=160)
+    p.add_argument(
+        "--dilate-fraction",
+        type=float,
+        default=GateConfig.dilate_fraction,
+        help="masked input: grow the lung mask by this share of the image side",
+    )
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_cls)

@@ -116,3 +116,15 @@ def test_select_backbone_compares_at_equal_epochs(tmp_path: Path):
     modelfile.sidecar(steady).write_text(json.dumps({"config": {}, "history": []}))
     with pytest.raises(ModelFileError, match="no training history"):
         select_backbone([steady], tmp_path / "sel.json")
+
+
+def test_mask_jitter_grows_or_shrinks_within_bounds():
+    from classification.train import jitter_mask
+
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    rng = np.random.default_rng(0)
+    areas = {int(jitter_mask(mask, rng, 3).sum()) for _ in range(40)}
+    assert min(areas) < mask.sum() < max(areas)
+    assert max(areas) <= (24 + 6) ** 2 and min(areas) >= (24 - 6) ** 2
+    assert (jitter_mask(mask, rng, 0) == mask).all()

@@ -44,8 +44,13 @@ def fake_report() -> dict:
         "masked": side,
         "raw": side,
         "artifacts": {
-            "masked": {"flip_rate": 0.01, "mean_abs_prob_change": 0.02},
-            "raw": {"flip_rate": 0.2, "mean_abs_prob_change": 0.1},
+            "masked": {
+                "flip_rate": 0.01,
+                "mean_abs_prob_change": 0.02,
+                "flip_rate_fixed_masks": 0.005,
+            },
+            "raw": {"flip_rate": 0.2, "mean_abs_prob_change": 0.1, "flip_rate_fixed_masks": 0.19},
+            "mask_dice_median": 0.99,
             "kinds": ["letters"],
             "seed": 1,
         },
@@ -54,7 +59,15 @@ def fake_report() -> dict:
 
 def test_markdown_lists_every_metric_for_both_models():
     text = markdown(fake_report())
-    for needle in ("accuracy", "macro-F1", "artifact flip rate", "0.200", *CLASS_NAMES):
+    for needle in (
+        "accuracy",
+        "macro-F1",
+        "artifact flip rate",
+        "0.200",
+        "gate leak",
+        "0.190",
+        *CLASS_NAMES,
+    ):
         assert needle in text
 
 
