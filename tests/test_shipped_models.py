@@ -53,3 +53,10 @@ def test_shipped_pipeline_classifies_every_sample_with_a_score():
         assert r.status == "ok", path.name
         assert r.attention["in_lung"] is not None and 0 <= r.attention["in_lung"] <= 1
     assert pipeline.models["classifier"]["temperature"] > 0
+
+
+def test_compare_report_is_from_the_shipped_weights():
+    report = json.loads((REPORTS_DIR / "compare" / "compare.json").read_text())
+    for kind in ("masked", "raw"):
+        assert report[kind]["weights_sha256"] == modelfile.sha256(CLASSIFIER_WEIGHTS[kind])
+    assert report["split"] == "test" and report["n"] == 719
