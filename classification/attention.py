@@ -50,13 +50,16 @@ level is known per image: its lung area fraction. A fixed share may be passed in
 """
 
 
+def check_threshold(threshold: float | None) -> None:
+    """Reject a fixed threshold outside [0, 1] (``None``, chance level, is always valid)."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise LunggateError(f"attention threshold must be within [0, 1], got {threshold}")
+
+
 def flag_threshold(threshold: float | None, lung_area_fraction: float) -> float:
     """The in-lung score below which a prediction is flagged (``None``: chance level)."""
-    if threshold is None:
-        return float(lung_area_fraction)
-    if not 0.0 <= threshold <= 1.0:
-        raise LunggateError(f"attention threshold must be within [0, 1], got {threshold}")
-    return float(threshold)
+    check_threshold(threshold)
+    return float(lung_area_fraction if threshold is None else threshold)
 
 
 def is_flagged(score: float, threshold: float) -> bool:
@@ -66,7 +69,8 @@ def is_flagged(score: float, threshold: float) -> bool:
 
 def flags(scores: np.ndarray, areas: np.ndarray, threshold: float | None) -> np.ndarray:
     """Per image, whether its in-lung score is below its threshold (NaN is never flagged)."""
-    limits = np.array([flag_threshold(threshold, a) for a in areas], dtype=np.float64)
+    check_threshold(threshold)
+    limits = np.asarray(areas, np.float64) if threshold is None else np.float64(threshold)
     return ~np.isnan(scores) & (np.nan_to_num(scores, nan=1.0) < limits)
 
 

@@ -97,6 +97,12 @@ class LungClassifier:
         """Calibrated class probabilities."""
         return softmax(logits, self.temperature)
 
+    def predict(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> np.ndarray:
+        """(N, 4) calibrated probabilities, without the backward pass Grad-CAM needs."""
+        return self.probabilities(self.logits(self.prepare(images, masks)[0]))
+
     def explain(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> list[Explained]:

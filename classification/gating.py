@@ -36,13 +36,18 @@ def lung_box(mask: np.ndarray, margin_fraction: float) -> Box:
     return Box(max(0, top - m), min(h, bottom + m), max(0, left - m), min(w, right + m))
 
 
-def dilate(mask: np.ndarray, fraction: float) -> np.ndarray:
-    """Grow a bool mask by ``fraction`` of the image's longer side."""
-    radius = int(round(fraction * max(mask.shape)))
+def grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Grow a bool mask by ``radius`` pixels (a disc); a negative radius shrinks it."""
     if radius == 0:
         return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(radius) + 1,) * 2)
+    morph = cv2.dilate if radius > 0 else cv2.erode
+    return morph(mask.astype(np.uint8), kernel).astype(bool)
+
+
+def dilate(mask: np.ndarray, fraction: float) -> np.ndarray:
+    """Grow a bool mask by ``fraction`` of the image's longer side."""
+    return grow(mask, int(round(fraction * max(mask.shape))))
 
 
 def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tuple[np.ndarray, Box]:

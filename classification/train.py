@@ -19,7 +19,7 @@ from sklearn.metrics import f1_score
 from classification.calibration import fit_temperature
 from classification.classifier import LungClassifier, new_model
 from classification.config import ClassifierConfig, ClsTrainConfig
-from classification.gating import gate
+from classification.gating import gate, grow
 from classification.plots import plot_history
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.augment import xray_augmentation
@@ -38,13 +38,13 @@ def labels_of(records: list[Record]) -> np.ndarray:
 
 
 def load_split(
-    records: list[Record], masked: bool
+    records: list[Record], segmenter: UNetSegmenter | None
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """Images at native size and, for masked models, the U-Net's masks."""
+    """Images at native size and, for masked models (given a segmenter), its masks."""
     images = list(load_images([r.image for r in records]))
-    if not masked:
+    if segmenter is None:
         return images, [None] * len(images)
-    return images, predicted_masks(UNetSegmenter.load(), records)
+    return images, predicted_masks(segmenter, records)
 
 
 def jitter_mask(mask: np.ndarray, rng: np.random.Generator, max_px: int) -> np.ndarray:
@@ -54,13 +54,9 @@ def jitter_mask(mask: np.ndarray, rng: np.random.Generator, max_px: int) -> np.n
     something is burned in next to the lungs); training on jittered masks keeps the
     classifier from depending on exactly where the boundary falls.
     """
-    mask = mask.astype(np.uint8)
-    radius = int(rng.integers(-max_px, max_px + 1)) if max_px else 0
-    if radius == 0:
-        return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(radius) + 1,) * 2)
-    grown = cv2.dilate(mask, kernel) if radius > 0 else cv2.erode(mask, kernel)
-    return grown.astype(bool) if grown.any() else mask.astype(bool)
+    mask = mask.astype(bool)
+    grown = grow(mask, int(rng.integers(-max_px, max_px + 1)) if max_px else 0)
+    return grown if grown.any() else mask
 
 
 def batches(images, masks, labels, config: ClsTrainConfig):
@@ -173,9 +169,9 @@ def train_classifier(
         weights = modelfile.load(Path(config.init_weights), [w.dtype for w in model.get_weights()])
         model.set_weights(weights)
         prior = init_meta
-    masked = config.model.gate.input == "masked"
-    train_images, train_masks = load_split(train, masked)
-    val_images, val_masks = load_split(val, masked)
+    segmenter = UNetSegmenter.load() if config.model.gate.input == "masked" else None
+    train_images, train_masks = load_split(train, segmenter)
+    val_images, val_masks = load_split(val, segmenter)
     y_train, y_val = labels_of(train), labels_of(val)
 
     track_batch_statistics(model)
@@ -208,7 +204,7 @@ def train_classifier(
         "train_images": len(train),
         "val_images": len(val),
         "class_weight": class_weight,
-        "segmenter_sha256": UNetSegmenter.load().weights_sha256 if masked else None,
+        "segmenter_sha256": segmenter.weights_sha256 if segmenter else None,
     }
     checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience, prior)
     model.fit(

@@ -18,6 +18,7 @@ import numpy as np
 
 from classification.attention import (
     DEFAULT_ATTENTION_THRESHOLD,
+    check_threshold,
     flag_threshold,
     in_lung_score,
     is_flagged,
@@ -86,7 +87,7 @@ class Pipeline:
         classifier: LungClassifier,
         attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
     ) -> None:
-        flag_threshold(attention_threshold, 0.0)  # rejects a share outside [0, 1] early
+        check_threshold(attention_threshold)
         self.segmenter = segmenter
         self.classifier = classifier
         self.attention_threshold = attention_threshold

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from classification.gating import grow
+
 KINDS = ("letters", "markers", "wire", "text_block")
 WORDS = ("L", "R", "AP", "PORTABLE")
 
@@ -109,9 +111,7 @@ def burn_artifacts(
         _DRAW[kind](layer, rng)
     protected = lung_mask.astype(bool)
     if config.protect_margin > 0:
-        radius = max(1, int(config.protect_margin * max(image.shape)))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        protected = cv2.dilate(protected.astype(np.uint8), kernel).astype(bool)
+        protected = grow(protected, max(1, int(config.protect_margin * max(image.shape))))
     drawn = (layer > 0) & ~protected
     out = image.copy()
     out[drawn] = layer[drawn]

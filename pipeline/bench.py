@@ -93,7 +93,7 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
     classifier = pipeline.classifier
 
     def classify(chunk):
-        return classifier.logits(classifier.prepare(*zip(*chunk, strict=True))[0])
+        return classifier.predict(*zip(*chunk, strict=True))
 
     def explain(chunk):
         return classifier.explain(*zip(*chunk, strict=True))

@@ -23,11 +23,11 @@ from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
 
 from classification.attention import (  # noqa: E402
     DEFAULT_ATTENTION_THRESHOLD,
-    flags,
     in_lung_score,
     threshold_label,
 )
 from classification.classifier import LungClassifier  # noqa: E402
+from classification.evaluate import attention_summary  # noqa: E402
 from classification.metrics import classification_metrics  # noqa: E402
 from lunggate import CLASS_NAMES  # noqa: E402
 from lunggate.data import Record, load_images, read_gray, scan_dataset  # noqa: E402
@@ -78,21 +78,14 @@ def bootstrap_ci(labels: np.ndarray, probs: np.ndarray, rounds: int, seed: int) 
 def model_report(labels, probs, scores, areas, config: CompareConfig) -> dict:
     """Metrics with intervals and the in-lung summary of one model on one image set."""
     metrics = classification_metrics(labels, probs)
-    valid = scores[~np.isnan(scores)]
+    summary = attention_summary(scores, labels, areas, config.threshold)
     return {
         "accuracy": metrics["accuracy"],
         "macro_f1": metrics["macro_f1"],
         "sensitivity": {c: metrics["per_class"][c]["recall"] for c in CLASS_NAMES},
         "roc_auc": metrics["roc_auc"],
         "ci95": bootstrap_ci(labels, probs, config.bootstrap, config.seed),
-        "in_lung": {
-            "median": float(np.median(valid)) if len(valid) else None,
-            "mean": float(valid.mean()) if len(valid) else None,
-            "flagged_share": float(flags(scores, areas, config.threshold)[~np.isnan(scores)].mean())
-            if len(valid)
-            else None,
-            "threshold": threshold_label(config.threshold),
-        },
+        "in_lung": {k: summary[k] for k in ("median", "mean", "flagged_share", "threshold")},
         "n": int(len(labels)),
     }
 
@@ -153,7 +146,7 @@ class Comparison:
         ]
         new_masks = [f.mask for f in self.segmenter.segment(burned)]
         after = self.run(burned, new_masks)
-        fixed = self.run(burned, masks)
+        fixed = {kind: model.predict(burned, masks) for kind, model in self.models.items()}
         result = {}
         for kind, (probs, _) in clean.items():
             changed, before_pred = after[kind][0], probs.argmax(-1)
@@ -163,7 +156,7 @@ class Comparison:
                 "mean_abs_prob_change": float(
                     np.abs(changed[rows, before_pred] - probs[rows, before_pred]).mean()
                 ),
-                "flip_rate_fixed_masks": float((fixed[kind][0].argmax(-1) != before_pred).mean()),
+                "flip_rate_fixed_masks": float((fixed[kind].argmax(-1) != before_pred).mean()),
             }
         result["mask_dice_median"] = float(
             np.median([dice(a, b) for a, b in zip(masks, new_masks, strict=True)])
