@@ -63,5 +63,9 @@ class ClsTrainConfig:
     """Cap on training images, for smoke runs."""
     mask_jitter_px: int = 3
     """Masked input: grow or shrink each training mask by up to this many pixels."""
+    mask_bites: int = 3
+    """Masked input: then dent or bulge its border at up to this many points."""
     init_weights: str | None = None
     """Continue from these weights (same architecture and gate) instead of random init."""
+    marks: float = 0.3
+    """Share of training images given random burned-in marks, over the lungs too."""

@@ -54,6 +54,10 @@ def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tupl
     """One grey uint8 image (and its lung mask, for ``masked``) -> (S, S, 1) float32 input.
 
     Values are standardized over the kept pixels; gated-out pixels are exactly 0.
+    Gated-out pixels are zeroed at the image's own resolution, before resizing: a
+    resize first would blend a marker lying against the lung border into the kept
+    rim. So the input is a function of the pixels under the mask alone, whatever is
+    burned in around them.
     """
     h, w = image.shape
     if config.input == "raw":
@@ -63,6 +67,7 @@ def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tupl
             raise ValueError("masked input needs a lung mask")
         keep = dilate(mask, config.dilate_fraction)
         box = lung_box(keep, config.margin_fraction)
+        image = np.where(keep, image, 0)
     crop = image[box.top : box.bottom, box.left : box.right].astype(np.float32)
     keep = keep[box.top : box.bottom, box.left : box.right]
     size = (config.input_size, config.input_size)

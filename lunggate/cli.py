@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from classification.config import GateConfig
+from classification.config import ClsTrainConfig, GateConfig
 from lunggate.errors import LunggateError
 from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
@@ -31,6 +31,15 @@ def _data_root(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=SPLIT_FILE,
         help=f"the train/val/test assignment to use (default {SPLIT_FILE})",
+    )
+
+
+def _marks_arg(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--marks",
+        type=float,
+        default=default,
+        help="share of training images given random burned-in marks (0 turns them off)",
     )
 
 
@@ -75,6 +84,7 @@ def cmd_train_seg(args: argparse.Namespace) -> None:
         learning_rate=args.lr,
         max_train_images=args.max_images,
         init_weights=str(args.init) if args.init else None,
+        marks=args.marks,
     )
     print(json.dumps(train_segmenter(config, args.data_root, args.out, args.split_file)))
 
@@ -90,7 +100,7 @@ def cmd_eval_seg(args: argparse.Namespace) -> None:
 
 
 def cmd_train_cls(args: argparse.Namespace) -> None:
-    from classification.config import ClassifierConfig, ClsTrainConfig
+    from classification.config import ClassifierConfig
     from classification.train import train_classifier
 
     model = ClassifierConfig(
@@ -106,6 +116,7 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
         learning_rate=args.lr,
         max_train_images=args.max_images,
         init_weights=str(args.init) if args.init else None,
+        marks=args.marks,
     )
     out = args.out or CLASSIFIER_WEIGHTS[args.input]
     print(json.dumps(train_classifier(config, args.data_root, out, args.split_file)))
@@ -202,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--input-size", type=int, default=128, help="network input size in pixels")
+    _marks_arg(p, 0.5)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_seg)
@@ -234,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=GateConfig.dilate_fraction,
         help="masked input: grow the lung mask by this share of the image side",
     )
+    _marks_arg(p, ClsTrainConfig.marks)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_cls)

@@ -60,3 +60,5 @@ class SegTrainConfig:
     """Cap on training images, for smoke runs."""
     init_weights: str | None = None
     """Start from these weights (same architecture) instead of random initialisation."""
+    marks: float = 0.5
+    """Share of training images given random burned-in marks (the mask stays)."""

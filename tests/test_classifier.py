@@ -12,6 +12,7 @@ from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
 from conftest import synthetic_xray
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.errors import ModelFileError
+from lunggate.paths import SEGMENTER_WEIGHTS
 
 TINY = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="masked", input_size=64))
 
@@ -128,3 +129,42 @@ def test_mask_jitter_grows_or_shrinks_within_bounds():
     assert min(areas) < mask.sum() < max(areas)
     assert max(areas) <= (24 + 6) ** 2 and min(areas) >= (24 - 6) ** 2
     assert (jitter_mask(mask, rng, 0) == mask).all()
+
+
+def test_mask_bites_move_the_border_locally_only():
+    from classification.gating import grow
+    from classification.train import jitter_mask
+
+    mask = np.zeros((100, 100), bool)
+    mask[30:70, 30:70] = True
+    rng = np.random.default_rng(1)
+    moved = [jitter_mask(mask, rng, 0, bites=3) for _ in range(30)]
+    assert any((m != mask).any() for m in moved)
+    # Discs have a radius of at most 5 % of the side and sit on the border.
+    near_border = grow(mask, 6) & ~grow(mask, -6)
+    assert all(not ((m != mask) & ~near_border).any() for m in moved)
+
+
+def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: Path, keras_session):
+    from classification.train import train_classifier
+    from lunggate.data import scan_dataset
+    from lunggate.splits import write_split
+
+    records = scan_dataset(tiny_dataset)
+    write_split(
+        tmp_path / "split.csv",
+        records,
+        {r.id: ("val" if r.id.endswith("img0") else "train") for r in records},
+    )
+    config = ClsTrainConfig(
+        model=ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=32)),
+        epochs=1,
+        batch_size=4,
+        marks=1.0,
+    )
+    out = tmp_path / "masked.npz"
+    train_classifier(config, tiny_dataset, out, tmp_path / "split.csv", tmp_path / "reports")
+    meta = modelfile.read_meta(out)
+    assert meta["segmenter_sha256"] == modelfile.sha256(SEGMENTER_WEIGHTS)
+    assert meta["config"]["marks"] == 1.0 and meta["config"]["mask_bites"] == 3
+    assert LungClassifier.load(out).masked

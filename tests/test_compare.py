@@ -1,5 +1,6 @@
 """The comparison's pure parts: bootstrap intervals, external sets, the Markdown table."""
 
+import json
 from pathlib import Path
 
 import cv2
@@ -8,7 +9,14 @@ import pytest
 
 from lunggate import CLASS_NAMES
 from lunggate.errors import DatasetError
-from pipeline.compare import CompareConfig, bootstrap_ci, external_records, markdown, model_report
+from pipeline.compare import (
+    CompareConfig,
+    bootstrap_ci,
+    external_records,
+    flip_stats,
+    markdown,
+    model_report,
+)
 
 
 def perfect(n_per_class: int = 10):
@@ -51,6 +59,7 @@ def fake_report() -> dict:
             },
             "raw": {"flip_rate": 0.2, "mean_abs_prob_change": 0.1, "flip_rate_fixed_masks": 0.19},
             "mask_dice_median": 0.99,
+            "by_kind": {"letters": {"masked": 0.004, "raw": 0.123}},
             "kinds": ["letters"],
             "seed": 1,
         },
@@ -66,6 +75,7 @@ def test_markdown_lists_every_metric_for_both_models():
         "0.200",
         "gate leak",
         "0.190",
+        "letters alone | 0.004 | 0.123",
         *CLASS_NAMES,
     ):
         assert needle in text
@@ -104,3 +114,43 @@ def test_external_csv_rejects_bad_rows(tmp_path: Path, content, words):
 def test_external_must_be_folder_or_csv(tmp_path: Path):
     with pytest.raises(DatasetError, match="neither a dataset folder nor a CSV"):
         external_records(tmp_path / "nothing.txt")
+
+
+def test_flip_stats_count_changed_classes_and_probability_moves():
+    before = np.array([[0.7, 0.1, 0.1, 0.1], [0.1, 0.6, 0.2, 0.1], [0.25, 0.25, 0.4, 0.1]])
+    after = np.array([[0.6, 0.2, 0.1, 0.1], [0.1, 0.3, 0.5, 0.1], [0.25, 0.25, 0.4, 0.1]])
+    stats = flip_stats(before, after)
+    assert stats["flip_rate"] == pytest.approx(1 / 3)
+    assert stats["mean_abs_prob_change"] == pytest.approx((0.1 + 0.3 + 0.0) / 3)
+    assert flip_stats(before, before) == {"flip_rate": 0.0, "mean_abs_prob_change": 0.0}
+
+
+@pytest.mark.slow
+def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path):
+    from lunggate.data import scan_dataset
+    from lunggate.splits import write_split
+    from pipeline.compare import compare
+
+    records = scan_dataset(tiny_dataset)
+    write_split(tmp_path / "split.csv", records, {r.id: "test" for r in records})
+    out = tmp_path / "compare"
+    report = compare(
+        tiny_dataset,
+        "test",
+        out,
+        external=tiny_dataset,
+        split_file=tmp_path / "split.csv",
+        config=CompareConfig(bootstrap=10),
+    )
+    assert report["n"] == len(records) == report["external"]["n"]
+    for kind in ("masked", "raw"):
+        assert set(report[kind]) >= {"accuracy", "macro_f1", "sensitivity", "roc_auc", "ci95"}
+        artifacts = report["artifacts"][kind]
+        assert 0 <= artifacts["flip_rate"] <= 1 and artifacts["mean_abs_prob_change"] >= 0
+        # The same images as the internal set: no drop.
+        assert report["external"][kind]["drop"]["accuracy"] == pytest.approx(0)
+    assert report["artifacts"]["masked"]["flip_rate_fixed_masks"] == 0
+    assert set(report["artifacts"]["by_kind"]) == set(report["artifacts"]["kinds"])
+    assert json.loads((out / "compare.json").read_text()) == report
+    for name in ("compare.md", "in_lung_histogram.png", "artifact_examples.png"):
+        assert (out / name).stat().st_size > 0

@@ -44,3 +44,22 @@ def test_to_image_places_the_map_in_its_box():
     canvas = to_image(np.ones((4, 4)), Box(10, 20, 5, 25), (30, 40))
     assert canvas.shape == (30, 40)
     assert canvas[10:20, 5:25].min() == pytest.approx(1.0) and canvas.sum() == pytest.approx(200)
+
+
+def test_masked_gate_ignores_everything_outside_the_mask():
+    # A marker burned in against the lung border must not reach the input, not even
+    # through the resize's blending of neighbouring pixels.
+    image, mask = lungs()
+    marked = image.copy()
+    marked[~mask] = 255
+    marked[0:15, 0:15] = 0
+    config = GateConfig(input_size=37, margin_fraction=0.05)
+    np.testing.assert_array_equal(gate(image, mask, config)[0], gate(marked, mask, config)[0])
+
+
+def test_raw_gate_sees_outside_the_lungs():
+    image, mask = lungs()
+    marked = image.copy()
+    marked[~mask] = 255
+    config = GateConfig(input="raw", input_size=32)
+    assert not np.array_equal(gate(image, None, config)[0], gate(marked, None, config)[0])
