@@ -54,10 +54,13 @@ def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tupl
     """One grey uint8 image (and its lung mask, for ``masked``) -> (S, S, 1) float32 input.
 
     Values are standardized over the kept pixels; gated-out pixels are exactly 0.
-    Gated-out pixels are zeroed at the image's own resolution, before resizing: a
+    Gated-out pixels are replaced at the image's own resolution, before resizing: a
     resize first would blend a marker lying against the lung border into the kept
-    rim. So the input is a function of the pixels under the mask alone, whatever is
-    burned in around them.
+    rim. They take the mean of the kept pixels, which standardizes to the same 0 as
+    the gated-out area, so the resize draws no dark rim along the mask's outline
+    (that rim would hand the classifier the mask's shape as its strongest edge). So
+    the input is a function of the pixels under the mask alone, whatever is burned
+    in around them.
     """
     h, w = image.shape
     if config.input == "raw":
@@ -67,7 +70,8 @@ def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tupl
             raise ValueError("masked input needs a lung mask")
         keep = dilate(mask, config.dilate_fraction)
         box = lung_box(keep, config.margin_fraction)
-        image = np.where(keep, image, 0)
+        inside = image[keep]
+        image = np.where(keep, image, inside.mean() if inside.size else 0.0)
     crop = image[box.top : box.bottom, box.left : box.right].astype(np.float32)
     keep = keep[box.top : box.bottom, box.left : box.right]
     size = (config.input_size, config.input_size)

@@ -63,3 +63,12 @@ def test_raw_gate_sees_outside_the_lungs():
     marked[~mask] = 255
     config = GateConfig(input="raw", input_size=32)
     assert not np.array_equal(gate(image, None, config)[0], gate(marked, None, config)[0])
+
+
+def test_masked_gate_draws_no_rim_along_the_mask_outline():
+    # Uniform lungs on a bright background: every input pixel, the resized border
+    # included, is the lungs' own standardized value (0), so the mask's outline is
+    # not an edge the classifier could read.
+    image, mask = lungs()
+    x, _ = gate(image, mask, GateConfig(input_size=23, margin_fraction=0.05))
+    np.testing.assert_allclose(x, 0.0, atol=1e-5)
