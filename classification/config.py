@@ -65,6 +65,8 @@ class ClsTrainConfig:
     """Masked input: grow or shrink each training mask by up to this many pixels."""
     mask_bites: int = 3
     """Masked input: then dent or bulge its border at up to this many points."""
+    box_jitter_px: int = 8
+    """Masked input: move each side of the lungs' crop by up to this many pixels."""
     init_weights: str | None = None
     """Continue from these weights (same architecture and gate) instead of random init."""
     marks: float = 0.3

@@ -50,7 +50,25 @@ def dilate(mask: np.ndarray, fraction: float) -> np.ndarray:
     return grow(mask, int(round(fraction * max(mask.shape))))
 
 
-def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tuple[np.ndarray, Box]:
+def shift_box(box: Box, shift: tuple[int, int, int, int], shape: tuple[int, ...]) -> Box:
+    """Move each side of ``box`` (top, bottom, left, right) by ``shift`` pixels, within the image.
+
+    A side never crosses its opposite: the box keeps at least one row and column.
+    """
+    h, w = shape[:2]
+    top = min(max(0, box.top + shift[0]), h - 1)
+    bottom = max(min(h, box.bottom + shift[1]), top + 1)
+    left = min(max(0, box.left + shift[2]), w - 1)
+    right = max(min(w, box.right + shift[3]), left + 1)
+    return Box(top, bottom, left, right)
+
+
+def gate(
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    config: GateConfig,
+    shift: tuple[int, int, int, int] = (0, 0, 0, 0),
+) -> tuple[np.ndarray, Box]:
     """One grey uint8 image (and its lung mask, for ``masked``) -> (S, S, 1) float32 input.
 
     Values are standardized over the kept pixels; gated-out pixels are exactly 0.
@@ -61,6 +79,9 @@ def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tupl
     (that rim would hand the classifier the mask's shape as its strongest edge). So
     the input is a function of the pixels under the mask alone, whatever is burned
     in around them.
+
+    ``shift`` moves the sides of a masked crop (training only): the U-Net's box moves
+    by a few pixels when a mark touches a lung, which rescales the whole input.
     """
     h, w = image.shape
     if config.input == "raw":
@@ -69,7 +90,7 @@ def gate(image: np.ndarray, mask: np.ndarray | None, config: GateConfig) -> tupl
         if mask is None:
             raise ValueError("masked input needs a lung mask")
         keep = dilate(mask, config.dilate_fraction)
-        box = lung_box(keep, config.margin_fraction)
+        box = shift_box(lung_box(keep, config.margin_fraction), shift, image.shape)
         inside = image[keep]
         image = np.where(keep, image, inside.mean() if inside.size else 0.0)
     crop = image[box.top : box.bottom, box.left : box.right].astype(np.float32)

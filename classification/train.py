@@ -87,7 +87,9 @@ def batches(images, masks, labels, config: ClsTrainConfig):
                 else:
                     out = augment(image=images[i], mask=masks[i].astype(np.uint8))
                     mask = jitter_mask(out["mask"], rng, config.mask_jitter_px, config.mask_bites)
-                    xs.append(gate(out["image"], mask, gate_config)[0])
+                    k = config.box_jitter_px
+                    shift = tuple(int(v) for v in rng.integers(-k, k + 1, size=4))
+                    xs.append(gate(out["image"], mask, gate_config, shift)[0])
             yield np.stack(xs), eye[labels[order[start : start + config.batch_size]]]
 
 

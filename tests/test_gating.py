@@ -72,3 +72,21 @@ def test_masked_gate_draws_no_rim_along_the_mask_outline():
     image, mask = lungs()
     x, _ = gate(image, mask, GateConfig(input_size=23, margin_fraction=0.05))
     np.testing.assert_allclose(x, 0.0, atol=1e-5)
+
+
+def test_shift_box_moves_sides_within_the_image():
+    from classification.gating import shift_box
+
+    box = Box(20, 80, 10, 70)
+    assert shift_box(box, (-5, 3, 2, -4), (100, 80)) == Box(15, 83, 12, 66)
+    assert shift_box(box, (-50, 50, -50, 50), (100, 80)) == Box(0, 100, 0, 80)
+    # Sides never cross: at least one row and one column stay.
+    tiny = shift_box(Box(10, 12, 10, 12), (5, -5, 5, -5), (100, 80))
+    assert tiny.bottom > tiny.top and tiny.right > tiny.left
+
+
+def test_masked_gate_shift_reframes_the_crop():
+    image, mask = lungs()
+    config = GateConfig(input_size=32, margin_fraction=0.0)
+    _, box = gate(image, mask, config, shift=(-4, 4, -2, 2))
+    assert box == Box(16, 84, 8, 72)
