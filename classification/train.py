@@ -126,7 +126,9 @@ class BestF1Checkpoint(keras.callbacks.Callback):
             print(json.dumps({"epoch": self.prior_epoch, "val_macro_f1": self.best}), flush=True)
 
     def _save(self, score: float, epoch: int) -> None:
-        meta = {**self.meta, "val_macro_f1": score, "epoch": epoch}
+        # The history up to now goes with every checkpoint: an interrupted run's weights
+        # still say how they were trained, and continuing from them counts on.
+        meta = {**self.meta, "val_macro_f1": score, "epoch": epoch, "history": self.history}
         modelfile.save(self.model.get_weights(), self.out, meta)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

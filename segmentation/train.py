@@ -76,15 +76,19 @@ class BestDiceCheckpoint(keras.callbacks.Callback):
         out: Path,
         meta: dict,
         patience: int,
-        continued: bool = False,
+        prior: dict | None = None,
     ) -> None:
         super().__init__()
         self.segmenter, self.images, self.masks = segmenter, images, masks
         self.marked = marked_copies(images)
         self.out, self.meta, self.patience = out, meta, patience
-        self.best, self.best_epoch, self.history = -1.0, 0, []
-        self.continued = continued
-        self._start = time.time()
+        # A continued run (``prior``: its initial weights' sidecar) counts on from
+        # their history, so the shipped file says every epoch its weights saw.
+        self.history = list((prior or {}).get("history", []))
+        self.offset = len(self.history)
+        self.best, self.best_epoch = -1.0, self.offset
+        self.continued = prior is not None
+        self._start = time.time() - (self.history[-1]["seconds"] if self.history else 0.0)
 
     def _dice(self, images: list[np.ndarray]) -> float:
         found = self.segmenter.segment(images)
@@ -98,12 +102,19 @@ class BestDiceCheckpoint(keras.callbacks.Callback):
         # A continued run's starting point is the bar to beat: it never saves worse weights.
         if self.continued:
             start = self._score()
-            self.best, self.best_epoch = start["score"], 0
-            print(json.dumps({"epoch": 0, **start}), flush=True)
+            self.best = start["score"]
+            # Saved too, so ``out`` holds the best weights seen even if no epoch beats them.
+            self._save(start, self.offset)
+            print(json.dumps({"epoch": self.offset, **start}), flush=True)
+
+    def _save(self, scores: dict[str, float], epoch: int) -> None:
+        meta = {**self.meta, **scores, "epoch": epoch, "history": self.history}
+        modelfile.save(self.model.get_weights(), self.out, meta)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         scores = self._score()
         score = scores["score"]
+        epoch += self.offset
         row = {
             "epoch": epoch + 1,
             "loss": float((logs or {}).get("loss", np.nan)),
@@ -114,8 +125,7 @@ class BestDiceCheckpoint(keras.callbacks.Callback):
         print(json.dumps(row), flush=True)
         if score > self.best:
             self.best, self.best_epoch = score, epoch + 1
-            meta = {**self.meta, **scores, "epoch": epoch + 1, "history": self.history}
-            modelfile.save(self.model.get_weights(), self.out, meta)
+            self._save(scores, epoch + 1)
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
 
@@ -181,7 +191,7 @@ def train_segmenter(
         out,
         meta,
         config.patience,
-        continued=config.init_weights is not None,
+        prior=modelfile.read_meta(config.init_weights) if config.init_weights else None,
     )
     model.fit(
         dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2

@@ -168,3 +168,20 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
     assert meta["segmenter_sha256"] == modelfile.sha256(SEGMENTER_WEIGHTS)
     assert meta["config"]["marks"] == 1.0 and meta["config"]["mask_bites"] == 3
     assert LungClassifier.load(out).masked
+
+
+def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_session):
+    # An interrupted run never reaches the final sidecar write; its checkpoint must
+    # still say how its weights were trained.
+    from classification.train import BestF1Checkpoint
+    from lunggate.backend import keras
+
+    config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="raw", input_size=32))
+    model = new_model(config)
+    model.compile(keras.optimizers.Adam(1e-3))
+    x, y = np.zeros((4, 32, 32, 1), np.float32), np.arange(4)
+    checkpoint = BestF1Checkpoint(x, y, tmp_path / "c.npz", {"config": {}}, patience=3)
+    checkpoint.set_model(model)
+    checkpoint.on_epoch_end(0, {"loss": 1.0})
+    history = modelfile.read_meta(tmp_path / "c.npz")["history"]
+    assert [row["epoch"] for row in history] == [1] and history[0]["loss"] == 1.0

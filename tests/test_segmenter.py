@@ -1,6 +1,7 @@
 """U-Net build, the weights file round trip and the segmenter's contract."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,13 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
     result = train_segmenter(config, tiny_dataset, tmp_path / "seg.npz", tmp_path / "split.csv")
     assert result["best_epoch"] == 1
     assert UNetSegmenter.load(tmp_path / "seg.npz").config == TINY
+
+    # A continued run counts on from the first run's history and never loses its weights.
+    more = replace(config, init_weights=str(tmp_path / "seg.npz"), marks=1.0)
+    train_segmenter(more, tiny_dataset, tmp_path / "more.npz", tmp_path / "split.csv")
+    meta = modelfile.read_meta(tmp_path / "more.npz")
+    assert [row["epoch"] for row in meta["history"]] == [1, 2]
+    assert meta["score"] >= modelfile.read_meta(tmp_path / "seg.npz")["score"]
 
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
