@@ -8,7 +8,6 @@ validation macro-F1; the calibration temperature is fitted on validation at the 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from classification.plots import plot_history
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.augment import xray_augmentation
 from lunggate.backend import keras, tf
+from lunggate.checkpoint import BestOnValidation
 from lunggate.data import Record, load_images
 from lunggate.errors import ModelFileError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
@@ -63,10 +63,10 @@ def jitter_mask(
     border = np.argwhere(out & ~grow(out, -1))
     for _ in range(int(rng.integers(0, bites + 1)) if len(border) else 0):
         y, x = border[rng.integers(len(border))]
-        disc = np.zeros(out.shape, np.uint8)
         radius = max(2, int(max(out.shape) * rng.uniform(0.01, 0.05)))
-        cv2.circle(disc, (int(x), int(y)), radius, 1, -1)
-        out = out | disc.astype(bool) if rng.random() < 0.5 else out & ~disc.astype(bool)
+        canvas = out.astype(np.uint8)
+        cv2.circle(canvas, (int(x), int(y)), radius, int(rng.random() < 0.5), -1)
+        out = canvas.astype(bool)
     return out if out.any() else mask
 
 
@@ -93,65 +93,32 @@ def batches(images, masks, labels, config: ClsTrainConfig):
             yield np.stack(xs), eye[labels[order[start : start + config.batch_size]]]
 
 
-class BestF1Checkpoint(keras.callbacks.Callback):
-    """Validation macro-F1 each epoch; saves on improvement, stops after ``patience``.
+class BestF1Checkpoint(BestOnValidation):
+    """Keeps the weights with the best validation macro-F1 (``BestOnValidation``)."""
 
-    A continued run starts from its initial weights' score and history, so it never
-    overwrites them with worse ones and its history counts every epoch trained.
-    """
+    criterion = "val_macro_f1"
 
     def __init__(
         self, x_val, y_val, out: Path, meta: dict, patience: int, prior: dict | None = None
     ) -> None:
-        super().__init__()
-        self.x_val, self.y_val, self.out, self.meta = x_val, y_val, out, meta
-        self.patience, self.continued = patience, prior is not None
-        self.history = list((prior or {}).get("history", []))
-        self.offset = len(self.history)
-        # Patience counts from the start of this run; the saved epoch is the prior best's.
-        self.best, self.best_epoch = -1.0, self.offset
-        self.prior_epoch = int((prior or {}).get("epoch", self.offset))
-        self._start = time.time() - (self.history[-1]["seconds"] if self.history else 0.0)
+        super().__init__(out, meta, patience, prior)
+        self.x_val, self.y_val = x_val, y_val
 
-    def _score(self) -> tuple[float, np.ndarray]:
+    def evaluate(self) -> dict[str, float]:
         pred = self.model.predict(self.x_val, batch_size=64, verbose=0).argmax(-1)
-        return float(f1_score(self.y_val, pred, average="macro")), pred
+        return {
+            "val_accuracy": float((pred == self.y_val).mean()),
+            "val_macro_f1": float(f1_score(self.y_val, pred, average="macro")),
+        }
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        # The starting point is saved too, so ``out`` holds the best weights seen even
-        # when no new epoch beats it.
-        if self.continued:
-            self.best = self._score()[0]
-            self._save(self.best, self.prior_epoch)
-            print(json.dumps({"epoch": self.prior_epoch, "val_macro_f1": self.best}), flush=True)
-
-    def _save(self, score: float, epoch: int) -> None:
-        # The history up to now goes with every checkpoint: an interrupted run's weights
-        # still say how they were trained, and continuing from them counts on.
-        meta = {**self.meta, "val_macro_f1": score, "epoch": epoch, "history": self.history}
-        modelfile.save(self.model.get_weights(), self.out, meta)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        score, pred = self._score()
-        epoch += self.offset
-        row = {
-            "epoch": epoch + 1,
+    def row(self, logs: dict, scores: dict[str, float]) -> dict[str, float]:
+        return {
             "loss": float(logs.get("loss", np.nan)),
             "val_loss": float(logs.get("val_loss", np.nan)),
             "accuracy": float(logs.get("accuracy", np.nan)),
-            "val_accuracy": float((pred == self.y_val).mean()),
-            "val_macro_f1": score,
+            **scores,
             "lr": float(keras.backend.get_value(self.model.optimizer.learning_rate)),
-            "seconds": round(time.time() - self._start, 1),
         }
-        self.history.append(row)
-        print(json.dumps(row), flush=True)
-        if score > self.best:
-            self.best, self.best_epoch = score, epoch + 1
-            self._save(score, epoch + 1)
-        elif epoch + 1 - self.best_epoch >= self.patience:
-            self.model.stop_training = True
 
 
 def train_classifier(

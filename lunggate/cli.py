@@ -16,6 +16,7 @@ from classification.config import ClsTrainConfig, GateConfig
 from lunggate.errors import LunggateError
 from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
+from segmentation.config import SegTrainConfig
 
 
 def _data_root(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +75,7 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def cmd_train_seg(args: argparse.Namespace) -> None:
-    from segmentation.config import SegTrainConfig, UNetConfig
+    from segmentation.config import UNetConfig
     from segmentation.train import train_segmenter
 
     config = SegTrainConfig(
@@ -213,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--input-size", type=int, default=128, help="network input size in pixels")
-    _marks_arg(p, 0.5)
+    _marks_arg(p, SegTrainConfig.marks)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_seg)

@@ -159,7 +159,8 @@ class Comparison:
         result: dict = {}
         for kind, model in self.models.items():
             before = clean[kind][0]
-            fixed = model.predict(burned, masks)
+            # A raw model ignores masks: its fixed-mask run is the re-run above.
+            fixed = model.predict(burned, masks) if model.masked else after[kind]
             result[kind] = {
                 **flip_stats(before, after[kind]),
                 "flip_rate_fixed_masks": flip_stats(before, fixed)["flip_rate"],

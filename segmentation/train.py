@@ -6,8 +6,6 @@ image's own resolution on the validation split, not the loss at network resoluti
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import numpy as np
 from lunggate import modelfile
 from lunggate.augment import BurnedInMarks, xray_augmentation
 from lunggate.backend import keras, sm, tf
+from lunggate.checkpoint import BestOnValidation
 from lunggate.data import Record, load_images, read_mask
 from lunggate.paths import SPLIT_FILE
 from lunggate.splits import split_records
@@ -60,13 +59,15 @@ def marked_copies(images: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
     return [marks.apply(image, seed=seed + k) for k, image in enumerate(images)]
 
 
-class BestDiceCheckpoint(keras.callbacks.Callback):
-    """Scores the validation split at full resolution each epoch; saves on improvement.
+class BestDiceCheckpoint(BestOnValidation):
+    """Keeps the weights with the best validation Dice at full resolution.
 
     The criterion is the mean Dice over the clean validation images and over copies
     with burned-in marks: a segmenter whose mask follows a marker into the
     mediastinum moves the classifier's gate, however well it does on clean films.
     """
+
+    criterion = "score"
 
     def __init__(
         self,
@@ -78,56 +79,17 @@ class BestDiceCheckpoint(keras.callbacks.Callback):
         patience: int,
         prior: dict | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(out, meta, patience, prior)
         self.segmenter, self.images, self.masks = segmenter, images, masks
         self.marked = marked_copies(images)
-        self.out, self.meta, self.patience = out, meta, patience
-        # A continued run (``prior``: its initial weights' sidecar) counts on from
-        # their history, so the shipped file says every epoch its weights saw.
-        self.history = list((prior or {}).get("history", []))
-        self.offset = len(self.history)
-        self.best, self.best_epoch = -1.0, self.offset
-        self.continued = prior is not None
-        self._start = time.time() - (self.history[-1]["seconds"] if self.history else 0.0)
 
     def _dice(self, images: list[np.ndarray]) -> float:
         found = self.segmenter.segment(images)
         return float(np.mean([dice(f.mask, m) for f, m in zip(found, self.masks, strict=True)]))
 
-    def _score(self) -> dict[str, float]:
+    def evaluate(self) -> dict[str, float]:
         clean, marked = self._dice(self.images), self._dice(self.marked)
         return {"val_dice": clean, "val_dice_marked": marked, "score": (clean + marked) / 2}
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        # A continued run's starting point is the bar to beat: it never saves worse weights.
-        if self.continued:
-            start = self._score()
-            self.best = start["score"]
-            # Saved too, so ``out`` holds the best weights seen even if no epoch beats them.
-            self._save(start, self.offset)
-            print(json.dumps({"epoch": self.offset, **start}), flush=True)
-
-    def _save(self, scores: dict[str, float], epoch: int) -> None:
-        meta = {**self.meta, **scores, "epoch": epoch, "history": self.history}
-        modelfile.save(self.model.get_weights(), self.out, meta)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        scores = self._score()
-        score = scores["score"]
-        epoch += self.offset
-        row = {
-            "epoch": epoch + 1,
-            "loss": float((logs or {}).get("loss", np.nan)),
-            **scores,
-            "seconds": round(time.time() - self._start, 1),
-        }
-        self.history.append(row)
-        print(json.dumps(row), flush=True)
-        if score > self.best:
-            self.best, self.best_epoch = score, epoch + 1
-            self._save(scores, epoch + 1)
-        elif epoch + 1 - self.best_epoch >= self.patience:
-            self.model.stop_training = True
 
 
 def track_batch_statistics(model: keras.Model, momentum: float = 0.9) -> None:

@@ -28,7 +28,7 @@ def test_marks_leave_the_mask_and_the_input_array_alone():
 
 @pytest.mark.parametrize("marks, changed", [(0.0, False), (1.0, True)])
 def test_augmentation_marks_only_when_asked(marks, changed):
-    image, mask = synthetic_xray(2, 64)
+    image, _ = synthetic_xray(2, 64)
     augment = A.Compose(
         [t for t in xray_augmentation(marks=marks).transforms if isinstance(t, BurnedInMarks)],
         seed=0,
