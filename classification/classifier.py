@@ -11,7 +11,7 @@ import numpy as np
 from classification.backbones import build_classifier
 from classification.calibration import softmax
 from classification.config import ClassifierConfig
-from classification.gating import Box, gate, to_image
+from classification.gating import Box, gate, grow, to_image
 from classification.gradcam import GradCAM
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.backend import keras, tf
@@ -78,11 +78,22 @@ class LungClassifier:
     def name(self) -> str:
         return f"{self.config.backbone}_{self.config.gate.input}"
 
+    @property
+    def mask_variants(self) -> tuple[int, ...]:
+        """Pixels each answer's lung mask is grown by (negative: shrunk); see ``GateConfig``."""
+        return tuple(self.config.gate.mask_variants_px) if self.masked else (0,)
+
     def prepare(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        grow_px: int = 0,
     ) -> tuple[np.ndarray, list[Box]]:
-        """Gate each image (masks are ignored by a raw model) into one input batch."""
-        pairs = [gate(img, m, self.config.gate) for img, m in zip(images, masks, strict=True)]
+        """Gate each image (masks grown by ``grow_px``; a raw model ignores them) into a batch."""
+        pairs = [
+            gate(img, m if m is None or grow_px == 0 else grow(m, grow_px), self.config.gate)
+            for img, m in zip(images, masks, strict=True)
+        ]
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
@@ -93,6 +104,14 @@ class LungClassifier:
         ]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
 
+    def answer_logits(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> np.ndarray:
+        """(N, 4) logits of the answer: the mean over the mask variants."""
+        return np.mean(
+            [self.logits(self.prepare(images, masks, r)[0]) for r in self.mask_variants], axis=0
+        )
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities."""
         return softmax(logits, self.temperature)
@@ -101,17 +120,18 @@ class LungClassifier:
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> np.ndarray:
         """(N, 4) calibrated probabilities, without the backward pass Grad-CAM needs."""
-        return self.probabilities(self.logits(self.prepare(images, masks)[0]))
+        return self.probabilities(self.answer_logits(images, masks))
 
     def explain(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> list[Explained]:
-        """Predictions with Grad-CAMs, from one forward and backward pass per batch."""
+        """Predictions with Grad-CAMs of the answer's class on the mask as found."""
         results: list[Explained] = []
         for s in range(0, len(images), self.batch_size):
-            chunk = images[s : s + self.batch_size]
-            x, boxes = self.prepare(chunk, masks[s : s + self.batch_size])
-            cams, logits, chosen = self.gradcam(x)
+            chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
+            logits = self.answer_logits(chunk, chunk_masks)
+            x, boxes = self.prepare(chunk, chunk_masks)
+            cams, _, chosen = self.gradcam(x, logits.argmax(-1).astype(np.int32))
             probs = self.probabilities(logits)
             for img, box, cam, z, p, c in zip(
                 chunk, boxes, cams, logits, probs, chosen, strict=True

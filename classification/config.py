@@ -25,6 +25,14 @@ class GateConfig:
     input_size: int = 160
     dilate_fraction: float = 0.0
     margin_fraction: float = 0.04
+    box_trim: float = 0.0
+    """Share of mask pixels left beyond each side of the crop (``gating.lung_box``)."""
+    feather_px: int = 0
+    """Ramp the mask's weight from 0 to 1 over this many pixels inside its border."""
+    mask_variants_px: tuple[int, ...] = (0,)
+    """Answer with the mean logits over the lung mask grown by each of these pixels
+    (negative: shrunk). The U-Net's boundary moves by a few pixels with anything burned
+    in against a lung; an answer averaged over such moves changes less when it does."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,9 +51,9 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
-        return cls(
-            backbone=data["backbone"], gate=GateConfig(**data["gate"]), dropout=data["dropout"]
-        )
+        gate = dict(data["gate"])
+        gate["mask_variants_px"] = tuple(gate.get("mask_variants_px", (0,)))
+        return cls(backbone=data["backbone"], gate=GateConfig(**gate), dropout=data["dropout"])
 
 
 @dataclass(frozen=True)

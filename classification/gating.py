@@ -24,16 +24,42 @@ class Box:
     right: int
 
 
-def lung_box(mask: np.ndarray, margin_fraction: float) -> Box:
-    """Bounding box of the mask plus a margin, clipped to the image; whole image if empty."""
+def lung_box(mask: np.ndarray, margin_fraction: float, trim: float = 0.0) -> Box:
+    """Bounding box of the mask plus a margin, clipped to the image; whole image if empty.
+
+    ``trim`` leaves out that share of the mask's pixels beyond each side, so a thin
+    spur (a wire the U-Net followed out of a lung) does not move the box: the extreme
+    row or column jumps with one stray pixel, a quantile moves with the mass.
+    """
     h, w = mask.shape
-    rows, cols = np.any(mask, axis=1), np.any(mask, axis=0)
-    if not rows.any():
+    total = int(mask.sum())
+    if total == 0:
         return Box(0, h, 0, w)
-    top, bottom = np.argmax(rows), h - np.argmax(rows[::-1])
-    left, right = np.argmax(cols), w - np.argmax(cols[::-1])
+    cut = trim * total
+
+    def span(counts: np.ndarray) -> tuple[int, int]:
+        below = np.cumsum(counts)
+        return int(np.searchsorted(below, cut, side="right")), int(
+            np.searchsorted(below, total - cut, side="left") + 1
+        )
+
+    top, bottom = span(mask.sum(axis=1))
+    left, right = span(mask.sum(axis=0))
     m = int(round(margin_fraction * max(h, w)))
     return Box(max(0, top - m), min(h, bottom + m), max(0, left - m), min(w, right + m))
+
+
+def feather(mask: np.ndarray, width_px: int) -> np.ndarray:
+    """Float weight of a bool mask rising from 0 outside to 1 at ``width_px`` inside it.
+
+    A hard mask turns a one-pixel move of the U-Net's boundary into a full-contrast
+    change of the input along the whole outline; a ramp turns it into a change of
+    ``1 / width_px`` of that. Pixels outside the mask stay exactly 0.
+    """
+    if width_px <= 0:
+        return mask.astype(np.float32)
+    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
+    return np.minimum(distance / width_px, 1.0).astype(np.float32)
 
 
 def grow(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -71,7 +97,8 @@ def gate(
 ) -> tuple[np.ndarray, Box]:
     """One grey uint8 image (and its lung mask, for ``masked``) -> (S, S, 1) float32 input.
 
-    Values are standardized over the kept pixels; gated-out pixels are exactly 0.
+    Values are standardized over the kept pixels (weighted by the feathered mask when
+    ``config.feather_px`` > 0, and multiplied by it); gated-out pixels are exactly 0.
     Gated-out pixels are replaced at the image's own resolution, before resizing: a
     resize first would blend a marker lying against the lung border into the kept
     rim. They take the mean of the kept pixels, which standardizes to the same 0 as
@@ -90,18 +117,24 @@ def gate(
         if mask is None:
             raise ValueError("masked input needs a lung mask")
         keep = dilate(mask, config.dilate_fraction)
-        box = shift_box(lung_box(keep, config.margin_fraction), shift, image.shape)
+        box = shift_box(lung_box(keep, config.margin_fraction, config.box_trim), shift, image.shape)
         inside = image[keep]
         image = np.where(keep, image, inside.mean() if inside.size else 0.0)
     crop = image[box.top : box.bottom, box.left : box.right].astype(np.float32)
     keep = keep[box.top : box.bottom, box.left : box.right]
     size = (config.input_size, config.input_size)
     crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-    keep = cv2.resize(keep.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
-    values = crop[keep] if keep.any() else crop.ravel()
-    x = (crop - values.mean()) / max(float(values.std()), 1.0)
-    x[~keep] = 0.0
-    return x[..., None], box
+    if config.input == "masked" and config.feather_px > 0:
+        weight = cv2.resize(feather(keep, config.feather_px), size, interpolation=cv2.INTER_AREA)
+    else:
+        weight = cv2.resize(keep.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        weight = weight.astype(np.float32)
+    if not weight.any():
+        weight = np.ones_like(crop)
+    mean = float(np.average(crop, weights=weight))
+    std = float(np.sqrt(np.average((crop - mean) ** 2, weights=weight)))
+    x = weight * (crop - mean) / max(std, 1.0)
+    return x[..., None].astype(np.float32), box
 
 
 def to_image(cam: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -99,13 +99,21 @@ class BestF1Checkpoint(BestOnValidation):
     criterion = "val_macro_f1"
 
     def __init__(
-        self, x_val, y_val, out: Path, meta: dict, patience: int, prior: dict | None = None
+        self,
+        x_vals: list[np.ndarray],
+        y_val: np.ndarray,
+        out: Path,
+        meta: dict,
+        patience: int,
+        prior: dict | None = None,
     ) -> None:
         super().__init__(out, meta, patience, prior)
-        self.x_val, self.y_val = x_val, y_val
+        self.x_vals, self.y_val = x_vals, y_val
 
     def evaluate(self) -> dict[str, float]:
-        pred = self.model.predict(self.x_val, batch_size=64, verbose=0).argmax(-1)
+        """Scores of the answer: logits averaged over the validation inputs' mask variants."""
+        logits = [self.model.predict(x, batch_size=64, verbose=0) for x in self.x_vals]
+        pred = np.mean(logits, axis=0).argmax(-1)
         return {
             "val_accuracy": float((pred == self.y_val).mean()),
             "val_macro_f1": float(f1_score(self.y_val, pred, average="macro")),
@@ -159,6 +167,7 @@ def train_classifier(
 
     track_batch_statistics(model)
     classifier = LungClassifier(model, config.model)
+    x_vals = [classifier.prepare(val_images, val_masks, r)[0] for r in classifier.mask_variants]
     x_val, _ = classifier.prepare(val_images, val_masks)
     counts = np.bincount(y_train, minlength=len(CLASS_NAMES))
     class_weight = {
@@ -189,7 +198,7 @@ def train_classifier(
         "class_weight": class_weight,
         "segmenter_sha256": segmenter.weights_sha256 if segmenter else None,
     }
-    checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience, prior)
+    checkpoint = BestF1Checkpoint(x_vals, y_val, out, meta, config.patience, prior)
     model.fit(
         dataset,
         epochs=config.epochs,
@@ -203,7 +212,7 @@ def train_classifier(
         verbose=2,
     )
     best = LungClassifier.load(out)
-    temperature = fit_temperature(best.logits(x_val), y_val)
+    temperature = fit_temperature(best.answer_logits(val_images, val_masks), y_val)
     final_meta = {
         **modelfile.read_meta(out),
         "temperature": temperature,
@@ -222,3 +231,34 @@ def train_classifier(
         "temperature": temperature,
         "weights": str(out),
     }
+
+
+def set_mask_variants(
+    weights: Path, variants: tuple[int, ...], data_root: Path, split_file: Path = SPLIT_FILE
+) -> dict:
+    """Make a trained masked classifier answer over ``variants``; refit its temperature.
+
+    Averaging over grown and shrunk masks is an inference setting, chosen on the
+    validation split after training; the temperature fitted to single-mask logits
+    would be off for averaged ones, so it is refitted on the same split. The weights
+    file is left alone; its sidecar records the setting and the answer's scores.
+    """
+    classifier = LungClassifier.load(weights)
+    if not classifier.masked:
+        raise ModelFileError(f"{weights} is a raw-input classifier: it uses no lung mask")
+    meta = modelfile.read_meta(weights)
+    meta["config"]["model"]["gate"]["mask_variants_px"] = list(variants)
+    classifier.config = ClassifierConfig.from_dict(meta["config"]["model"])
+    (val,) = split_records(data_root, split_file, "val")
+    images, masks = load_split(val, UNetSegmenter.load())
+    labels = labels_of(val)
+    logits = classifier.answer_logits(images, masks)
+    pred = logits.argmax(-1)
+    meta["temperature"] = fit_temperature(logits, labels)
+    meta["answer_val"] = {
+        "mask_variants_px": list(variants),
+        "val_accuracy": float((pred == labels).mean()),
+        "val_macro_f1": float(f1_score(labels, pred, average="macro")),
+    }
+    modelfile.sidecar(weights).write_text(json.dumps(meta, indent=2) + "\n")
+    return {**meta["answer_val"], "temperature": meta["temperature"]}

@@ -53,6 +53,18 @@ def _init_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _mask_variants_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mask-variants",
+        type=int,
+        nargs="+",
+        default=list(GateConfig.mask_variants_px),
+        metavar="PX",
+        help="masked input: answer with the mean over the lung mask grown by each of these "
+        "pixels (negative shrinks)",
+    )
+
+
 def _threshold_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold",
@@ -107,7 +119,12 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
     model = ClassifierConfig(
         backbone=args.backbone,
         gate=GateConfig(
-            input=args.input, input_size=args.input_size, dilate_fraction=args.dilate_fraction
+            input=args.input,
+            input_size=args.input_size,
+            dilate_fraction=args.dilate_fraction,
+            feather_px=args.feather_px,
+            box_trim=args.box_trim,
+            mask_variants_px=tuple(args.mask_variants),
         ),
     )
     config = ClsTrainConfig(
@@ -134,6 +151,17 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
     keys = ("accuracy", "macro_f1", "n")
     print(
         json.dumps({**{k: report[k] for k in keys}, "in_lung_median": report["in_lung"]["median"]})
+    )
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from classification.train import set_mask_variants
+
+    weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
+    print(
+        json.dumps(
+            set_mask_variants(weights, tuple(args.mask_variants), args.data_root, args.split_file)
+        )
     )
 
 
@@ -247,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=GateConfig.dilate_fraction,
         help="masked input: grow the lung mask by this share of the image side",
     )
+    p.add_argument(
+        "--feather-px",
+        type=int,
+        default=GateConfig.feather_px,
+        help="masked input: ramp the mask's weight up over this many pixels inside its border",
+    )
+    p.add_argument(
+        "--box-trim",
+        type=float,
+        default=GateConfig.box_trim,
+        help="masked input: share of mask pixels left beyond each side of the crop",
+    )
+    _mask_variants_arg(p)
     _marks_arg(p, ClsTrainConfig.marks)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
@@ -260,6 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     _threshold_arg(p)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="set a masked classifier's mask variants; refit its temperature on validation",
+    )
+    _data_root(p)
+    p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
+    _mask_variants_arg(p)
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("select-backbone", help="compare trained candidates on validation macro-F1")
     p.add_argument("weights", nargs="+", type=Path, help="weights files written by train-cls")

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,47 @@ def test_masked_gate_shift_reframes_the_crop():
     config = GateConfig(input_size=32, margin_fraction=0.0)
     _, box = gate(image, mask, config, shift=(-4, 4, -2, 2))
     assert box == Box(16, 84, 8, 72)
+
+
+def test_box_trim_ignores_a_thin_spur_that_moves_the_plain_box():
+    _, mask = lungs()
+    spur = mask.copy()
+    spur[80:95, 20] = True  # a wire the U-Net followed out of the left lung
+    assert lung_box(spur, 0.0).bottom == 95
+    assert lung_box(spur, 0.0, trim=0.01) == lung_box(mask, 0.0, trim=0.01)
+    # 1 % of 3,000 pixels is fewer than any edge row (50) or column (60) holds;
+    # 2 % takes off exactly the first and last row and column.
+    assert lung_box(mask, 0.0, trim=0.01) == lung_box(mask, 0.0) == Box(20, 80, 10, 70)
+    assert lung_box(mask, 0.0, trim=0.02) == Box(21, 79, 11, 69)
+
+
+def test_feather_ramps_from_the_border_and_stays_zero_outside():
+    from classification.gating import feather
+
+    _, mask = lungs()
+    weight = feather(mask, 4)
+    assert (weight[~mask] == 0).all()
+    assert weight[50, 22] == 1.0 and weight[50, 10] == pytest.approx(0.25, abs=0.02)
+    assert np.array_equal(feather(mask, 0), mask.astype(np.float32))
+
+
+def test_feathered_gate_moves_less_when_the_mask_boundary_moves():
+    rng = np.random.default_rng(0)
+    image, mask = lungs()
+    image = (image + rng.integers(0, 60, image.shape)).astype(np.uint8)
+
+    moved = mask.copy()
+    moved[25:75, 35:37] = True  # the left lung's inner edge moves 2 px; the box stays
+
+    def change(config: GateConfig) -> float:
+        a, box_a = gate(image, mask, config)
+        b, box_b = gate(image, moved, config)
+        assert box_a == box_b
+        return float(np.abs(a - b).mean())
+
+    hard = GateConfig(input_size=40, margin_fraction=0.0)
+    soft = replace(hard, feather_px=6)
+    assert change(soft) < 0.5 * change(hard)
+    image_outside = image.copy()
+    image_outside[~mask] = 255
+    np.testing.assert_array_equal(gate(image, mask, soft)[0], gate(image_outside, mask, soft)[0])
