@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lunggate.errors import LunggateError
+
 InputKind = Literal["masked", "raw"]
 
 
@@ -79,3 +81,10 @@ class ClsTrainConfig:
     """Continue from these weights (same architecture and gate) instead of random init."""
     marks: float = 0.3
     """Share of training images given random burned-in marks, over the lungs too."""
+    consistency: float = 0.0
+    """Masked input: weight of the penalty on two gates of one image answering apart
+    (``train.paired_loss``); > 0 halves the distinct images per batch."""
+
+    def __post_init__(self) -> None:
+        if self.consistency > 0 and self.batch_size % 2:
+            raise LunggateError(f"consistency pairs need an even batch size, not {self.batch_size}")

@@ -57,6 +57,8 @@ class BestOnValidation(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         scores = self.evaluate()
+        if logs is not None:
+            logs.update(scores)  # callbacks after this one (the LR schedule) can watch them
         epoch += self.offset + 1
         row = {
             "epoch": epoch,

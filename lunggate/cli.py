@@ -135,6 +135,7 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
         max_train_images=args.max_images,
         init_weights=str(args.init) if args.init else None,
         marks=args.marks,
+        consistency=args.consistency,
     )
     out = args.out or CLASSIFIER_WEIGHTS[args.input]
     print(json.dumps(train_classifier(config, args.data_root, out, args.split_file)))
@@ -288,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="masked input: share of mask pixels left beyond each side of the crop",
     )
     _mask_variants_arg(p)
+    p.add_argument(
+        "--consistency",
+        type=float,
+        default=ClsTrainConfig.consistency,
+        help="masked input: weight of the penalty on two differently jittered gates of one "
+        "image answering apart (0 turns it off)",
+    )
     _marks_arg(p, ClsTrainConfig.marks)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")

@@ -188,12 +188,14 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
         epochs=1,
         batch_size=4,
         marks=1.0,
+        consistency=1.0,
     )
     out = tmp_path / "masked.npz"
     train_classifier(config, tiny_dataset, out, tmp_path / "split.csv", tmp_path / "reports")
     meta = modelfile.read_meta(out)
     assert meta["segmenter_sha256"] == modelfile.sha256(SEGMENTER_WEIGHTS)
     assert meta["config"]["marks"] == 1.0 and meta["config"]["mask_bites"] == 3
+    assert np.isfinite(meta["history"][-1]["val_loss"])  # the checkpoint's own, for the LR schedule
     assert LungClassifier.load(out).masked
 
     # Choosing the answer's mask variants afterwards rewrites the sidecar, not the weights.
@@ -228,3 +230,39 @@ def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_sessi
     checkpoint.on_epoch_end(0, {"loss": 1.0})
     history = modelfile.read_meta(tmp_path / "c.npz")["history"]
     assert [row["epoch"] for row in history] == [1] and history[0]["loss"] == 1.0
+
+
+def test_paired_loss_adds_nothing_for_agreeing_twins_and_grows_as_they_part(keras_session):
+    from classification.train import paired_loss
+    from lunggate.backend import tf
+
+    y = tf.constant(np.eye(4, dtype=np.float32)[[0, 0, 2, 2]])
+    agree = tf.constant([[2.0, 0, 0, 0], [2.0, 0, 0, 0], [0, 0, 1.0, 0], [0, 0, 1.0, 0]])
+    apart = tf.constant([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 1.0, 0], [0, 0, 1.0, 0]])
+    plain = paired_loss(0.0, 0.0)
+    paired = paired_loss(0.0, 1.0)
+    np.testing.assert_allclose(
+        float(tf.reduce_mean(paired(y, agree))), float(plain(y, agree)), rtol=1e-5
+    )
+    per_sample = paired(y, apart).numpy()
+    assert per_sample[0] > per_sample[2] and per_sample[2] == pytest.approx(per_sample[3])
+
+
+def test_consistency_batches_come_as_twins_of_one_image():
+    from classification.train import batches
+
+    pairs = [synthetic_xray(seed, 64) for seed in range(6)]
+    images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
+    config = ClsTrainConfig(
+        model=ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=32)),
+        batch_size=4,
+        consistency=1.0,
+        marks=0.0,
+    )
+    x, y = next(batches(images, masks, np.arange(6) % 4, config))
+    assert x.shape == (4, 32, 32, 1)
+    np.testing.assert_array_equal(y[0], y[1])
+    np.testing.assert_array_equal(y[2], y[3])
+    assert not np.array_equal(x[0], x[1])  # each twin has its own jittered gate
+    with pytest.raises(ValueError, match="even batch size"):
+        replace(config, batch_size=5)
