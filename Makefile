@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_ROOT ?= ../shared/data/cxr4
 
-.PHONY: demo test lint venv clean browser
+.PHONY: demo test lint venv clean browser reports
 
 venv: $(STAMP)
 
@@ -31,6 +31,15 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Every figure in reports/ from the shipped weights (about 20 minutes on 2 cores).
+reports: $(STAMP)
+	$(BIN)/lunggate eval-seg --split test --data-root $(DATA_ROOT)
+	for input in masked raw; do for split in val test; do \
+	  $(BIN)/lunggate eval-cls --input $$input --split $$split --data-root $(DATA_ROOT) || exit 1; \
+	done; done
+	$(BIN)/lunggate compare --split test --data-root $(DATA_ROOT) --out reports/compare
+	$(BIN)/lunggate bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

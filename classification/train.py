@@ -143,8 +143,9 @@ class BestF1Checkpoint(BestOnValidation):
         meta: dict,
         patience: int,
         prior: dict | None = None,
+        snapshots: Path | None = None,
     ) -> None:
-        super().__init__(out, meta, patience, prior)
+        super().__init__(out, meta, patience, prior, snapshots)
         self.x_vals, self.y_val = x_vals, y_val
 
     def evaluate(self) -> dict[str, float]:
@@ -173,8 +174,12 @@ def train_classifier(
     out: Path,
     split_file: Path = SPLIT_FILE,
     reports: Path = REPORTS_DIR,
+    snapshots: Path | None = None,
 ) -> dict:
-    """Train, checkpoint on validation macro-F1, fit the temperature, plot the history."""
+    """Train, checkpoint on validation macro-F1, fit the temperature, plot the history.
+
+    ``snapshots``: a folder that also gets every epoch's weights (``BestOnValidation``).
+    """
     keras.utils.set_random_seed(config.seed)
     train, val = split_records(data_root, split_file, "train", "val")
     if config.max_train_images:
@@ -233,7 +238,9 @@ def train_classifier(
         "class_weight": class_weight,
         "segmenter_sha256": segmenter.weights_sha256 if segmenter else None,
     }
-    checkpoint = BestF1Checkpoint(x_vals, y_val, out, meta, config.patience, prior)
+    if snapshots is not None:
+        snapshots.mkdir(parents=True, exist_ok=True)
+    checkpoint = BestF1Checkpoint(x_vals, y_val, out, meta, config.patience, prior, snapshots)
     model.fit(
         dataset,
         epochs=config.epochs,

@@ -138,7 +138,11 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
         consistency=args.consistency,
     )
     out = args.out or CLASSIFIER_WEIGHTS[args.input]
-    print(json.dumps(train_classifier(config, args.data_root, out, args.split_file)))
+    print(
+        json.dumps(
+            train_classifier(config, args.data_root, out, args.split_file, snapshots=args.snapshots)
+        )
+    )
 
 
 def cmd_eval_cls(args: argparse.Namespace) -> None:
@@ -299,6 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     _marks_arg(p, ClsTrainConfig.marks)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
+    p.add_argument(
+        "--snapshots", type=Path, default=None, help="also keep every epoch's weights here"
+    )
     p.set_defaults(func=cmd_train_cls)
 
     p = sub.add_parser("eval-cls", help="metrics, calibration and in-lung attention on a split")

@@ -108,6 +108,9 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
             repeats,
         ),
     }
+    for stage in ("classification", "classification_gradcam"):
+        # Each mask variant is one more forward pass of the classifier.
+        stages[stage]["mask_variants_px"] = list(classifier.mask_variants)
     stages["end_to_end"]["peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )

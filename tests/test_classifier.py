@@ -111,9 +111,13 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
         tmp_path / "more.npz",
         tmp_path / "split.csv",
         reports=tmp_path / "reports",
+        snapshots=tmp_path / "epochs",
     )
     history = modelfile.read_meta(tmp_path / "more.npz")["history"]
     assert [row["epoch"] for row in history] == [1, 2]
+    # Every epoch of the continued run is kept, whether or not it beat the start.
+    assert [p.name for p in (tmp_path / "epochs").glob("*.npz")] == ["more.epoch2.npz"]
+    assert modelfile.read_meta(tmp_path / "epochs" / "more.epoch2.npz")["epoch"] == 2
     assert modelfile.read_meta(tmp_path / "more.npz")["val_macro_f1"] >= meta["val_macro_f1"]
 
     other = replace(more, model=replace(config.model, backbone="mobilenetv2"))
