@@ -213,6 +213,7 @@ def compare(
     report["artifacts"], burned, after = comparison.artifact_test(images, masks, clean)
     report["artifacts"]["kinds"] = list(config.artifacts.kinds)
     report["artifacts"]["seed"] = config.artifacts.seed
+    report["artifacts"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
     if external is not None:
         ext = external_records(external)
         ext_images = [read_gray(r.image) for r in ext]
@@ -283,7 +284,9 @@ def markdown(report: dict) -> str:
         f"Artifacts ({', '.join(a['kinds'])}; seed {a['seed']}) are burned in outside the U-Net "
         "lung mask only; the whole pipeline, segmentation included, is re-run on them. "
         "The gate-leak row keeps the clean images' masks: the masked model's input depends "
-        "only on the pixels under the mask, so it stays at 0 unless the gate is broken. "
+        "only on the pixels under the mask, and on those just beyond it when its answer "
+        f"averages over masks grown by up to {max(a['mask_variants_px'])} px "
+        "(artifacts here may lie right against the mask). "
         f"The U-Net's masks on the burned images match the clean ones at median Dice "
         f"{a['mask_dice_median']:.3f}: the masked model's flips come from the "
         "segmentation moving.",
@@ -312,7 +315,7 @@ def plot_in_lung(clean: dict, areas: np.ndarray, threshold: float | None, path: 
     line = float(np.median(areas)) if threshold is None else threshold
     ax.axvline(line, color="k", linestyle="--", label=f"threshold {threshold_label(threshold)}")
     ax.set_xlabel("in-lung attention share")
-    ax.set_ylabel("test images")
+    ax.set_ylabel("images")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -62,6 +62,7 @@ def fake_report() -> dict:
             "by_kind": {"letters": {"masked": 0.004, "raw": 0.123}},
             "kinds": ["letters"],
             "seed": 1,
+            "mask_variants_px": [0],
         },
     }
 
@@ -126,13 +127,19 @@ def test_flip_stats_count_changed_classes_and_probability_moves():
 
 
 @pytest.mark.slow
-def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path):
+def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path, monkeypatch):
+    from classification.classifier import LungClassifier
     from lunggate.data import scan_dataset
     from lunggate.splits import write_split
     from pipeline.compare import compare
 
     records = scan_dataset(tiny_dataset)
     write_split(tmp_path / "split.csv", records, {r.id: "test" for r in records})
+    # An answer over the mask as found and shrunk never looks beyond the U-Net's
+    # boundary, so nothing burned in outside it can get through.
+    monkeypatch.setattr(
+        LungClassifier, "mask_variants", property(lambda self: (-2, 0) if self.masked else (0,))
+    )
     out = tmp_path / "compare"
     report = compare(
         tiny_dataset,
@@ -150,6 +157,7 @@ def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path
         # The same images as the internal set: no drop.
         assert report["external"][kind]["drop"]["accuracy"] == pytest.approx(0)
     assert report["artifacts"]["masked"]["flip_rate_fixed_masks"] == 0
+    assert report["artifacts"]["mask_variants_px"] == [-2, 0]
     assert set(report["artifacts"]["by_kind"]) == set(report["artifacts"]["kinds"])
     assert json.loads((out / "compare.json").read_text()) == report
     for name in ("compare.md", "in_lung_histogram.png", "artifact_examples.png"):
