@@ -39,6 +39,7 @@ reports: $(STAMP)
 	  $(BIN)/lunggate eval-cls --input $$input --split $$split --data-root $(DATA_ROOT) || exit 1; \
 	done; done
 	$(BIN)/lunggate compare --split test --data-root $(DATA_ROOT) --out reports/compare
+	$(BIN)/lunggate compare --split val --data-root $(DATA_ROOT) --out reports/compare_val --bootstrap 200
 	$(BIN)/lunggate bench
 
 lint: $(STAMP)
