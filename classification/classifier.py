@@ -108,9 +108,20 @@ class LungClassifier:
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> np.ndarray:
         """(N, 4) logits of the answer: the mean over the mask variants."""
-        return np.mean(
-            [self.logits(self.prepare(images, masks, r)[0]) for r in self.mask_variants], axis=0
-        )
+        return self._answer(images, masks)[0]
+
+    def _answer(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
+        """The answer's logits, and the input and boxes of the mask as found (gated once)."""
+        logits, found = [], None
+        for r in self.mask_variants:
+            x, boxes = self.prepare(images, masks, r)
+            logits.append(self.logits(x))
+            if r == 0:
+                found = (x, boxes)
+        x, boxes = found or self.prepare(images, masks)
+        return np.mean(logits, axis=0), x, boxes
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities."""
@@ -129,8 +140,7 @@ class LungClassifier:
         results: list[Explained] = []
         for s in range(0, len(images), self.batch_size):
             chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
-            logits = self.answer_logits(chunk, chunk_masks)
-            x, boxes = self.prepare(chunk, chunk_masks)
+            logits, x, boxes = self._answer(chunk, chunk_masks)
             cams, _, chosen = self.gradcam(x, logits.argmax(-1).astype(np.int32))
             probs = self.probabilities(logits)
             for img, box, cam, z, p, c in zip(

@@ -111,13 +111,13 @@ def paired_loss(label_smoothing: float, consistency: float):
     moves one pixel (3 % of validation answers did) cannot be steady under
     the U-Net's moves; matching the twins' predictions trains that steadiness in.
     """
-    ce = keras.losses.CategoricalCrossentropy(
-        from_logits=True,
-        label_smoothing=label_smoothing,
-        reduction=keras.losses.Reduction.NONE if consistency > 0 else "auto",
-    )
     if consistency <= 0:
-        return ce
+        return keras.losses.CategoricalCrossentropy(
+            from_logits=True, label_smoothing=label_smoothing
+        )
+    ce = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=label_smoothing, reduction=keras.losses.Reduction.NONE
+    )
 
     def loss(y_true, logits):
         k = logits.shape[-1]
@@ -253,7 +253,8 @@ def train_classifier(
         verbose=2,
     )
     best = LungClassifier.load(out)
-    temperature = fit_temperature(best.answer_logits(val_images, val_masks), y_val)
+    # The validation inputs of every mask variant are gated already: the answer's logits.
+    temperature = fit_temperature(np.mean([best.logits(x) for x in x_vals], axis=0), y_val)
     final_meta = {
         **modelfile.read_meta(out),
         "temperature": temperature,
