@@ -11,6 +11,14 @@ class Lung(BaseModel):
     ok: bool = Field(description="whether the mask looks like two plausible lungs")
 
 
+class BurnIn(BaseModel):
+    enabled: bool = Field(description="whether burned-in overlays were painted over")
+    removed_fraction: float = Field(
+        description="share of the image inpainted as burned-in text, markers or wires "
+        "before segmentation and classification"
+    )
+
+
 class Attention(BaseModel):
     in_lung: float | None = Field(
         description="share of positive Grad-CAM mass inside the lung mask; null if the map is empty"
@@ -33,6 +41,7 @@ class PredictResponse(BaseModel):
     reason: str | None = None
     label: str | None = None
     probabilities: dict[str, float] | None = Field(None, description="calibrated, class -> p")
+    burn_in: BurnIn
     lung: Lung
     attention: Attention | None = None
     models: dict

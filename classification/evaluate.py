@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,12 @@ from classification.classifier import LungClassifier
 from classification.metrics import classification_metrics, roc_curves
 from classification.plots import plot_confusion, plot_roc
 from lunggate import CLASS_NAMES
-from lunggate.data import load_images
 from lunggate.figures import save_grid
 from lunggate.overlays import draw_outline, heatmap_overlay
 from lunggate.paths import SPLIT_FILE
 from lunggate.splits import split_records
-from segmentation.cache import predicted_masks
+from segmentation.burnin import BurnInConfig
+from segmentation.cache import images_and_masks
 from segmentation.segmenter import UNetSegmenter
 
 
@@ -70,12 +71,13 @@ def evaluate_classifier(
     out_dir: Path,
     split_file: Path = SPLIT_FILE,
     threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
+    burn_in: BurnInConfig = BurnInConfig(),
 ) -> dict:
-    """Score one split end to end (U-Net masks, gating, calibrated probabilities, Grad-CAM)."""
+    """Score one split end to end as the pipeline runs (overlay removal, U-Net masks,
+    gating, calibrated probabilities, Grad-CAM)."""
     (records,) = split_records(data_root, split_file, split)
-    images = list(load_images([r.image for r in records]))
     segmenter = UNetSegmenter.load()
-    masks = predicted_masks(segmenter, records)
+    images, masks = images_and_masks(segmenter, records, burn_in)
     explained = classifier.explain(images, masks)
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     logits = np.stack([e.logits for e in explained])
@@ -108,6 +110,7 @@ def evaluate_classifier(
         "n": len(records),
         "weights_sha256": classifier.weights_sha256,
         "segmenter_sha256": segmenter.weights_sha256,
+        "burn_in": asdict(burn_in),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"classification_{kind}" + ("" if split == "test" else f"_{split}")

@@ -28,6 +28,7 @@ from lunggate.data import Record, load_images
 from lunggate.errors import ModelFileError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.splits import split_records
+from segmentation.burnin import BurnInConfig
 from segmentation.cache import predicted_masks
 from segmentation.segmenter import UNetSegmenter
 from segmentation.train import track_batch_statistics
@@ -40,11 +41,16 @@ def labels_of(records: list[Record]) -> np.ndarray:
 def load_split(
     records: list[Record], segmenter: UNetSegmenter | None
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """Images at native size and, for masked models (given a segmenter), its masks."""
+    """Images at native size and, for masked models (given a segmenter), its masks.
+
+    Training sees the images as they are, burned-in marks included (no overlay
+    removal): the corpus's own marks and the ``marks`` augmentation teach the model
+    to ignore what the removal misses.
+    """
     images = list(load_images([r.image for r in records]))
     if segmenter is None:
         return images, [None] * len(images)
-    return images, predicted_masks(segmenter, records)
+    return images, predicted_masks(segmenter, records, BurnInConfig(enabled=False))
 
 
 def jitter_mask(

@@ -75,6 +75,20 @@ def _threshold_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _burn_in_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-burn-in",
+        action="store_true",
+        help="do not paint over burned-in text, markers and wires before segmenting",
+    )
+
+
+def _burn_in(args: argparse.Namespace):  # -> BurnInConfig, imported late like every model module
+    from segmentation.burnin import BurnInConfig
+
+    return BurnInConfig(enabled=not args.keep_burn_in)
+
+
 def cmd_split(args: argparse.Namespace) -> None:
     from lunggate.data import scan_dataset
     from lunggate.splits import make_split, write_split
@@ -151,7 +165,13 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
 
     classifier = LungClassifier.load(args.weights or CLASSIFIER_WEIGHTS[args.input])
     report = evaluate_classifier(
-        classifier, args.data_root, args.split, args.out, args.split_file, args.threshold
+        classifier,
+        args.data_root,
+        args.split,
+        args.out,
+        args.split_file,
+        args.threshold,
+        _burn_in(args),
     )
     keys = ("accuracy", "macro_f1", "n")
     print(
@@ -189,7 +209,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from pipeline.predict import predict_files
 
     files = image_files(args.inputs)
-    pipeline = Pipeline.load(PipelineConfig(attention_threshold=args.threshold))
+    pipeline = Pipeline.load(
+        PipelineConfig(attention_threshold=args.threshold, burn_in=_burn_in(args))
+    )
     for line in predict_files(pipeline, files, args.out, args.json):
         print(line, flush=True)
 
@@ -200,7 +222,9 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from pipeline.audit import audit
 
     image_files([args.folder])  # a missing or empty folder fails before the models load
-    pipeline = Pipeline.load(PipelineConfig(attention_threshold=args.threshold))
+    pipeline = Pipeline.load(
+        PipelineConfig(attention_threshold=args.threshold, burn_in=_burn_in(args))
+    )
     summary = audit(pipeline, args.folder, args.out)
     print(json.dumps(summary))
     print(f"report: {args.out / 'report.html'}")
@@ -314,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
     _threshold_arg(p)
+    _burn_in_arg(p)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
 
@@ -342,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="write overlays and JSON results here")
     p.add_argument("--json", action="store_true", help="print the JSON result instead of a summary")
     _threshold_arg(p)
+    _burn_in_arg(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
@@ -350,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", type=Path, help="folder of X-rays (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="report folder (resumes if it exists)")
     _threshold_arg(p)
+    _burn_in_arg(p)
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("compare", help="masked vs raw model: metrics, attention, artifact test")

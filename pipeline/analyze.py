@@ -1,8 +1,9 @@
 """The whole two-stage pipeline behind one call: ``Pipeline.analyze(image) -> Result``.
 
-Segment the lungs, refuse images without plausible lungs, classify the gated image,
-explain the prediction with Grad-CAM and score how much of that explanation lies on
-the lungs. Models load once per ``Pipeline``; ``analyze_batch`` shares forward passes.
+Paint over burned-in overlays (``segmentation.burnin``), segment the lungs, refuse
+images without plausible lungs, classify the gated image, explain the prediction
+with Grad-CAM and score how much of that explanation lies on the lungs. Models load
+once per ``Pipeline``; ``analyze_batch`` shares forward passes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from classification.attention import (
 from classification.classifier import LungClassifier
 from lunggate import CLASS_NAMES, __version__
 from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
+from segmentation.burnin import BurnInConfig, remove_burn_in
 from segmentation.segmenter import UNetSegmenter
 
 OUTSIDE_LUNGS = "outside_lungs"
@@ -39,6 +41,7 @@ class PipelineConfig:
     classifier_weights: Path = CLASSIFIER_WEIGHTS["masked"]
     attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD
     """A fixed in-lung share, or ``None`` for chance level (the image's lung area fraction)."""
+    burn_in: BurnInConfig = BurnInConfig()
 
 
 @dataclass
@@ -47,10 +50,12 @@ class Result:
 
     ``status`` is ``ok`` or ``rejected``; a rejected image has a ``reason`` and no
     label, probabilities or attention. ``mask`` (bool) and ``cam`` ([0, 1] float) are
-    at the image's own size.
+    at the image's own size. ``burn_in`` says how much of the image was painted over
+    as burned-in overlays before either stage saw it.
     """
 
     status: str
+    burn_in: dict[str, Any]
     lung: dict[str, Any]
     models: dict[str, Any]
     timings_ms: dict[str, float]
@@ -69,6 +74,7 @@ class Result:
             "reason": self.reason,
             "label": self.label,
             "probabilities": self.probabilities,
+            "burn_in": self.burn_in,
             "lung": self.lung,
             "attention": self.attention,
             "models": self.models,
@@ -86,11 +92,13 @@ class Pipeline:
         segmenter: UNetSegmenter,
         classifier: LungClassifier,
         attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
+        burn_in: BurnInConfig = BurnInConfig(),
     ) -> None:
         check_threshold(attention_threshold)
         self.segmenter = segmenter
         self.classifier = classifier
         self.attention_threshold = attention_threshold
+        self.burn_in = burn_in
         self.models = {
             "lunggate": __version__,
             "segmenter": {
@@ -112,6 +120,7 @@ class Pipeline:
             UNetSegmenter.load(config.segmenter_weights),
             LungClassifier.load(config.classifier_weights),
             config.attention_threshold,
+            config.burn_in,
         )
 
     def analyze(self, image: np.ndarray) -> Result:
@@ -130,23 +139,34 @@ class Pipeline:
                 )
         n = max(1, len(images))
         start = time.perf_counter()
-        found = self.segmenter.segment(images)
+        removed = [remove_burn_in(img, self.burn_in) for img in images]
+        cleaned = [img for img, _ in removed]
+        removal_ms = (time.perf_counter() - start) * 1000 / n
+        start = time.perf_counter()
+        found = self.segmenter.segment(cleaned)
         seg_ms = (time.perf_counter() - start) * 1000 / n
         results: list[Result] = []
         accepted = [k for k, f in enumerate(found) if f.quality.ok]
-        for f in found:
+        for f, (_, overlay) in zip(found, removed, strict=True):
             q = f.quality
             results.append(
                 Result(
                     status="ok" if q.ok else "rejected",
                     reason=None if q.ok else f"no plausible lungs: {q.reason}",
+                    burn_in={
+                        "enabled": self.burn_in.enabled,
+                        "removed_fraction": round(float(overlay.mean()), 4),
+                    },
                     lung={
                         "area_fraction": round(q.area_fraction, 4),
                         "components": q.components,
                         "ok": q.ok,
                     },
                     models=self.models,
-                    timings_ms={"segmentation": round(seg_ms, 2)},
+                    timings_ms={
+                        "burn_in_removal": round(removal_ms, 2),
+                        "segmentation": round(seg_ms, 2),
+                    },
                     mask=f.mask,
                 )
             )
@@ -154,7 +174,7 @@ class Pipeline:
             return results
         start = time.perf_counter()
         explained = self.classifier.explain(
-            [images[k] for k in accepted], [found[k].mask for k in accepted]
+            [cleaned[k] for k in accepted], [found[k].mask for k in accepted]
         )
         cls_ms = (time.perf_counter() - start) * 1000 / len(accepted)
         for k, e in zip(accepted, explained, strict=True):

@@ -36,6 +36,7 @@ CSV_COLUMNS = [
     *[f"p_{c}" for c in CLASS_NAMES],
     "in_lung",
     "lung_area_fraction",
+    "burn_in_removed_fraction",
     "flag",
     "reason",
 ]
@@ -52,6 +53,7 @@ def csv_row(path: str, payload: dict) -> dict:
         **{f"p_{c}": probs.get(c, "") for c in CLASS_NAMES},
         "in_lung": "" if attention.get("in_lung") is None else attention["in_lung"],
         "lung_area_fraction": lung.get("area_fraction", ""),
+        "burn_in_removed_fraction": (payload.get("burn_in") or {}).get("removed_fraction", ""),
         "flag": attention.get("flag") or "",
         "reason": payload.get("reason") or "",
     }

@@ -115,7 +115,8 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
     stages["end_to_end"]["includes"] = (
-        "PNG decode, segmentation, gating, classification, Grad-CAM, in-lung score"
+        "PNG decode, burned-in overlay removal, segmentation, gating, classification, "
+        "Grad-CAM, in-lung score"
     )
     return stages
 

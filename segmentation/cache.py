@@ -2,6 +2,8 @@
 
 The classifier is trained and evaluated on the masks users will get (the U-Net's),
 not on the reference masks; segmenting 4,800 images every run would waste minutes.
+Masks of images cleaned of burned-in overlays are cached apart, under the cleaning's
+settings.
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate.data import Record, read_gray
+from lunggate.data import Record, load_images, read_gray
 from lunggate.paths import REPO_ROOT
+from segmentation.burnin import BurnInConfig, remove_all
 from segmentation.segmenter import UNetSegmenter
 
 CACHE_DIR = REPO_ROOT / ".cache"
 
 
 def predicted_masks(
-    segmenter: UNetSegmenter, records: Sequence[Record], cache_dir: Path = CACHE_DIR
+    segmenter: UNetSegmenter,
+    records: Sequence[Record],
+    burn_in: BurnInConfig,
+    cache_dir: Path = CACHE_DIR,
 ) -> list[np.ndarray]:
-    """Bool lung masks for ``records``, from the cache where this weights file made them."""
-    path = cache_dir / f"masks_{(segmenter.weights_sha256 or 'unsaved')[:16]}.npz"
+    """Bool lung masks for ``records`` (segmented after ``burn_in``), cached per weights file."""
+    cleaned = f"_burnin{burn_in.tag()}" if burn_in.enabled else ""
+    path = cache_dir / f"masks_{(segmenter.weights_sha256 or 'unsaved')[:16]}{cleaned}.npz"
     cached: dict[str, np.ndarray] = {}
     if path.is_file() and segmenter.weights_sha256:
         try:
@@ -37,7 +44,7 @@ def predicted_masks(
     missing = [r for r in records if r.id not in cached]
     for start in range(0, len(missing), 256):
         chunk = missing[start : start + 256]
-        found = segmenter.segment([read_gray(r.image) for r in chunk])
+        found = segmenter.segment(remove_all([read_gray(r.image) for r in chunk], burn_in))
         cached.update((r.id, f.mask) for r, f in zip(chunk, found, strict=True))
     if missing and segmenter.weights_sha256:
         # Written aside and renamed, so concurrent runs never read a half-written file.
@@ -47,3 +54,11 @@ def predicted_masks(
             np.savez_compressed(f, **cached)
         os.replace(tmp, path)
     return [cached[r.id] for r in records]
+
+
+def images_and_masks(
+    segmenter: UNetSegmenter, records: Sequence[Record], burn_in: BurnInConfig
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """What the pipeline's classifier sees for ``records``: cleaned images and their masks."""
+    images = remove_all(list(load_images([r.image for r in records])), burn_in)
+    return images, predicted_masks(segmenter, records, burn_in)

@@ -7,6 +7,7 @@ from conftest import SAMPLES
 from lunggate import CLASS_NAMES
 from lunggate.data import read_gray
 from pipeline.analyze import OUTSIDE_LUNGS, Pipeline
+from segmentation.burnin import BurnInConfig
 
 
 def test_result_carries_everything_users_need(tiny_pipeline):
@@ -19,6 +20,19 @@ def test_result_carries_everything_users_need(tiny_pipeline):
     assert r.models["segmenter"]["sha256"] and r.models["masked"] is True
     d = r.to_dict()
     assert "mask" not in d and "cam" not in d and d["label"] == r.label
+
+
+def test_burned_in_marks_are_painted_over_before_both_stages(tiny_pipeline):
+    image = read_gray(SAMPLES[0])
+    marked = image.copy()
+    marked[5:20, 5:40] = 255  # a label block in the corner, away from the lungs
+    cleaned = tiny_pipeline.analyze(marked)
+    assert cleaned.burn_in["enabled"] and cleaned.burn_in["removed_fraction"] > 15 * 35 / 256**2
+    kept = Pipeline(
+        tiny_pipeline.segmenter, tiny_pipeline.classifier, burn_in=BurnInConfig(enabled=False)
+    ).analyze(marked)
+    assert kept.burn_in == {"enabled": False, "removed_fraction": 0.0}
+    assert cleaned.to_dict()["burn_in"] == cleaned.burn_in
 
 
 def test_blank_image_is_rejected_with_a_reason(tiny_pipeline):

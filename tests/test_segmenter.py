@@ -100,11 +100,12 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
     from lunggate.data import scan_dataset
+    from segmentation.burnin import BurnInConfig
     from segmentation.cache import predicted_masks
 
     records = scan_dataset(tiny_dataset)
     segmenter = UNetSegmenter.load()
-    first = predicted_masks(segmenter, records, tmp_path)
+    first = predicted_masks(segmenter, records, BurnInConfig(), tmp_path)
     (cache,) = tmp_path.glob("masks_*.npz")
     assert [m.shape for m in first] == [(64, 64)] * len(records)
 
@@ -114,9 +115,9 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
         def segment(self, images):
             raise AssertionError("cached masks must not be recomputed")
 
-    again = predicted_masks(Refuses(), records, tmp_path)
+    again = predicted_masks(Refuses(), records, BurnInConfig(), tmp_path)
     assert all((a == b).all() for a, b in zip(first, again, strict=True))
 
     cache.write_bytes(cache.read_bytes()[:100])  # as if a run died while writing
-    redone = predicted_masks(segmenter, records, tmp_path)
+    redone = predicted_masks(segmenter, records, BurnInConfig(), tmp_path)
     assert all((a == b).all() for a, b in zip(first, redone, strict=True))

@@ -1,0 +1,84 @@
+"""Burned-in overlay removal: what counts as an overlay, and that nothing else moves."""
+
+import cv2
+import numpy as np
+import pytest
+
+from segmentation.burnin import BurnInConfig, overlay_mask, remove_burn_in
+
+
+def gradient(size: int = 256) -> np.ndarray:
+    """A smooth grey ramp from 40 to 160: nothing on it is an overlay."""
+    return np.tile(np.linspace(40, 160, size), (size, 1)).astype(np.uint8)
+
+
+def with_letter(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    cv2.putText(out, "R", (30, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 255, 2, cv2.LINE_AA)
+    return out
+
+
+def test_a_white_letter_is_painted_over_and_nothing_far_from_it_changes():
+    clean = gradient()
+    marked = with_letter(clean)
+    cleaned, removed = remove_burn_in(marked)
+    letter = marked != clean
+    assert removed[letter & (marked >= 230)].all()
+    # Inpainted from the ramp around it: close to what lay under the letter.
+    assert np.abs(cleaned[letter].astype(int) - clean[letter]).max() < 40
+    assert (cleaned[~removed] == marked[~removed]).all()
+    far = cv2.dilate(removed.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
+    assert (cleaned[far] == clean[far]).all()
+
+
+def test_the_pad_covers_the_anti_aliased_rim():
+    marked = with_letter(gradient())
+    rim = (marked != gradient()) & (marked < 230)
+    assert rim.any() and overlay_mask(marked)[rim].all()
+
+
+def test_a_ring_markers_dark_core_goes_with_its_ring():
+    image = gradient()
+    cv2.circle(image, (128, 128), 8, 255, -1)
+    cv2.circle(image, (128, 128), 4, 90, -1)
+    assert overlay_mask(image)[128, 128]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda im: cv2.rectangle(im, (0, 0), (120, 255), 250, -1),  # bright anatomy: too big
+        lambda im: cv2.circle(im, (128, 128), 20, 229, -1),  # below the threshold
+    ],
+    ids=["large_bright_region", "below_threshold"],
+)
+def test_what_is_not_an_overlay_is_left_exactly_as_it_is(draw):
+    image = gradient()
+    draw(image)
+    cleaned, removed = remove_burn_in(image)
+    assert not removed.any() and (cleaned == image).all()
+
+
+def test_a_thin_frame_around_the_image_does_not_swallow_its_inside():
+    image = gradient()
+    cv2.rectangle(image, (0, 0), (255, 255), 255, 1)
+    removed = overlay_mask(image)
+    assert removed[0].all() and not removed[10:-10, 10:-10].any()
+
+
+def test_switched_off_returns_the_image_untouched():
+    marked = with_letter(gradient())
+    cleaned, removed = remove_burn_in(marked, BurnInConfig(enabled=False))
+    assert cleaned is marked and not removed.any()
+
+
+def test_sizes_scale_with_the_image():
+    small, large = np.zeros((256, 256), np.uint8), np.zeros((512, 512), np.uint8)
+    small[100, 100] = large[200, 200] = 255
+    assert overlay_mask(small).sum() == 5 * 5  # 2 px pad at 256
+    assert overlay_mask(large).sum() == 9 * 9  # 4 px at 512
+
+
+def test_cache_tag_names_the_settings():
+    assert BurnInConfig().tag() == BurnInConfig().tag()
+    assert BurnInConfig().tag() != BurnInConfig(threshold=200).tag()
