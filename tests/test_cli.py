@@ -54,3 +54,15 @@ def test_console_script_runs():
         check=False,
     )
     assert result.returncode == 0 and "eval-seg" in result.stdout
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_predict_says_whether_burned_in_overlays_were_removed(keep: bool, capsys):
+    import json
+
+    from conftest import SAMPLES
+
+    args = ["predict", str(SAMPLES[0]), "--json"] + (["--keep-burn-in"] if keep else [])
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["burn_in"]["enabled"] is not keep
