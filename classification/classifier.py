@@ -33,7 +33,9 @@ class LungClassifier:
     """Four-class classifier on gated X-rays, thread-safe once built.
 
     Args:
-        model: Keras model from (N, S, S, 1) input to (N, 4) logits.
+        model: Keras model from (N, S, S, 1) input to (N, 4) logits, or the members
+            of an ensemble of such models (``config.members`` of them; their logits
+            and Grad-CAMs are averaged).
         config: architecture and gating it was built with.
         temperature: calibration temperature fitted on the validation split.
         weights_sha256: identity of the weights file.
@@ -43,32 +45,39 @@ class LungClassifier:
 
     def __init__(
         self,
-        model: keras.Model,
+        model: keras.Model | Sequence[keras.Model],
         config: ClassifierConfig,
         temperature: float = 1.0,
         weights_sha256: str | None = None,
         batch_size: int = 32,
     ) -> None:
-        self.model = model
+        self.members = list(model) if isinstance(model, Sequence) else [model]
+        self.model = self.members[0]
         self.config = config
         self.temperature = temperature
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
-        self.gradcam = GradCAM(model)
+        self.gradcams = [GradCAM(m) for m in self.members]
         self.cam_grid: tuple[int, int] = tuple(
-            self.gradcam.grad_model.outputs[0].shape[1:3]
+            self.gradcams[0].grad_model.outputs[0].shape[1:3]
         )  # resolution of the explained feature map
-        spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-        self._forward = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+        spec = tf.TensorSpec([None, *self.model.input_shape[1:]], tf.float32)
+        self._forwards = [
+            tf.function(lambda x, m=m: m(x, training=False), input_signature=[spec])
+            for m in self.members
+        ]
 
     @classmethod
     def load(cls, path: str | Path) -> LungClassifier:
         """Build the classifier its sidecar describes and load the weights file."""
         meta = modelfile.read_meta(path)
         config = ClassifierConfig.from_dict(meta["config"]["model"])
-        model = new_model(config)
-        model.set_weights(modelfile.load(path, [w.dtype for w in model.get_weights()]))
-        return cls(model, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
+        members = [new_model(config) for _ in range(config.members)]
+        dtypes = [w.dtype for w in members[0].get_weights()]
+        arrays = modelfile.load(path, dtypes * config.members)
+        for k, member in enumerate(members):
+            member.set_weights(arrays[k * len(dtypes) : (k + 1) * len(dtypes)])
+        return cls(members, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
 
     @property
     def masked(self) -> bool:
@@ -97,9 +106,9 @@ class LungClassifier:
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """(N, 4) logits of prepared input, batch by batch."""
+        """(N, 4) logits of prepared input (the members' mean), batch by batch."""
         out = [
-            self._forward(tf.constant(x[s : s + self.batch_size])).numpy()
+            np.mean([f(tf.constant(x[s : s + self.batch_size])).numpy() for f in self._forwards], 0)
             for s in range(0, len(x), self.batch_size)
         ]
         return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
@@ -141,7 +150,8 @@ class LungClassifier:
         for s in range(0, len(images), self.batch_size):
             chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
             logits, x, boxes = self._answer(chunk, chunk_masks)
-            cams, _, chosen = self.gradcam(x, logits.argmax(-1).astype(np.int32))
+            chosen = logits.argmax(-1).astype(np.int32)
+            cams = np.mean([gradcam(x, chosen)[0] for gradcam in self.gradcams], axis=0)
             probs = self.probabilities(logits)
             for img, box, cam, z, p, c in zip(
                 chunk, boxes, cams, logits, probs, chosen, strict=True

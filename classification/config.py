@@ -47,6 +47,9 @@ class ClassifierConfig:
     backbone: str = "mobilenetv2"
     gate: GateConfig = field(default_factory=GateConfig)
     dropout: float = 0.3
+    members: int = 1
+    """Networks of this architecture in one weights file whose logits are averaged:
+    two differently trained networks rarely turn at the same small move of the mask."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +58,12 @@ class ClassifierConfig:
     def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
         gate = dict(data["gate"])
         gate["mask_variants_px"] = tuple(gate.get("mask_variants_px", (0,)))
-        return cls(backbone=data["backbone"], gate=GateConfig(**gate), dropout=data["dropout"])
+        return cls(
+            backbone=data["backbone"],
+            gate=GateConfig(**gate),
+            dropout=data["dropout"],
+            members=int(data.get("members", 1)),
+        )
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from lunggate.errors import ModelFileError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.splits import split_records
 from segmentation.burnin import BurnInConfig
-from segmentation.cache import predicted_masks
+from segmentation.cache import images_and_masks, predicted_masks
 from segmentation.segmenter import UNetSegmenter
 from segmentation.train import track_batch_statistics
 
@@ -288,8 +288,9 @@ def set_mask_variants(
 
     Averaging over grown and shrunk masks is an inference setting, chosen on the
     validation split after training; the temperature fitted to single-mask logits
-    would be off for averaged ones, so it is refitted on the same split. The weights
-    file is left alone; its sidecar records the setting and the answer's scores.
+    would be off for averaged ones, so it is refitted on the same split, as the
+    pipeline sees it (burned-in overlays removed). The weights file is left alone;
+    its sidecar records the setting and the answer's scores.
     """
     classifier = LungClassifier.load(weights)
     if not classifier.masked:
@@ -298,7 +299,7 @@ def set_mask_variants(
     meta["config"]["model"]["gate"]["mask_variants_px"] = list(variants)
     classifier.config = ClassifierConfig.from_dict(meta["config"]["model"])
     (val,) = split_records(data_root, split_file, "val")
-    images, masks = load_split(val, UNetSegmenter.load())
+    images, masks = images_and_masks(UNetSegmenter.load(), val, BurnInConfig())
     labels = labels_of(val)
     logits = classifier.answer_logits(images, masks)
     pred = logits.argmax(-1)

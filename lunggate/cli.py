@@ -190,6 +190,12 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from classification.ensemble import combine
+
+    print(json.dumps({"weights": str(args.out), "sha256": combine(args.weights, args.out)}))
+
+
 def cmd_select_backbone(args: argparse.Namespace) -> None:
     from classification.selection import select_backbone
 
@@ -350,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
     _mask_variants_arg(p)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser(
+        "ensemble",
+        help="join trained classifiers of one architecture into one file that averages them",
+    )
+    p.add_argument("weights", nargs="+", type=Path, help="weights files written by train-cls")
+    p.add_argument("--out", type=Path, required=True, help="the ensemble's weights file")
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("select-backbone", help="compare trained candidates on validation macro-F1")
     p.add_argument("weights", nargs="+", type=Path, help="weights files written by train-cls")

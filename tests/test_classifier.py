@@ -1,4 +1,4 @@
-"""The classifier object: weights round trip, calibrated probabilities, CAMs at image size."""
+"""The classifier object: weights round trip, calibrated probabilities, CAMs, ensembles."""
 
 import json
 from dataclasses import replace
@@ -9,6 +9,7 @@ import pytest
 
 from classification.classifier import LungClassifier, new_model
 from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+from classification.ensemble import combine
 from conftest import synthetic_xray
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.errors import ModelFileError
@@ -270,3 +271,42 @@ def test_consistency_batches_come_as_twins_of_one_image():
     assert not np.array_equal(x[0], x[1])  # each twin has its own jittered gate
     with pytest.raises(ValueError, match="even batch size"):
         replace(config, batch_size=5)
+
+
+def test_an_ensemble_answers_with_its_members_mean(tmp_path: Path, keras_session):
+    members = [save_tiny(tmp_path / f"m{k}.npz") for k in range(2)]
+    combine([tmp_path / "m0.npz", tmp_path / "m1.npz"], tmp_path / "ens.npz")
+    ensemble = LungClassifier.load(tmp_path / "ens.npz")
+    assert ensemble.config.members == 2 and len(ensemble.members) == 2
+    assert ensemble.temperature == 1.0  # until calibrate fits it
+    pairs = [synthetic_xray(seed, 80) for seed in (3, 4)]
+    images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
+    x, _ = members[0].prepare(images, masks)
+    each = [m.logits(x) for m in members]
+    assert not np.allclose(each[0], each[1])  # two random inits do differ
+    np.testing.assert_allclose(ensemble.logits(x), np.mean(each, 0), atol=0.05)
+    for k, e in enumerate(ensemble.explain(images, masks)):
+        assert e.cam.shape == images[k].shape and np.isfinite(e.cam).all()
+        assert e.cam.min() >= 0 and e.cam.max() <= 1
+        assert e.class_index == int(ensemble.answer_logits(images, masks)[k].argmax())
+    meta = modelfile.read_meta(tmp_path / "ens.npz")
+    assert [m["weights"] for m in meta["members"]] == ["m0.npz", "m1.npz"]
+    assert meta["members"][1]["sha256"] == modelfile.sha256(tmp_path / "m1.npz")
+
+
+def test_ensemble_refuses_mismatched_or_single_members(tmp_path: Path, keras_session):
+    save_tiny(tmp_path / "a.npz")
+    with pytest.raises(ModelFileError, match="at least two"):
+        combine([tmp_path / "a.npz"], tmp_path / "ens.npz")
+    other = replace(TINY, gate=replace(TINY.gate, feather_px=6))
+    modelfile.save(
+        LungClassifier.load(tmp_path / "a.npz").model.get_weights(),
+        tmp_path / "b.npz",
+        {"config": {"model": other.to_dict()}},
+    )
+    with pytest.raises(ModelFileError, match="architecture or gate"):
+        combine([tmp_path / "a.npz", tmp_path / "b.npz"], tmp_path / "ens.npz")
+    save_tiny(tmp_path / "c.npz")
+    combine([tmp_path / "a.npz", tmp_path / "c.npz"], tmp_path / "ens.npz")
+    with pytest.raises(ModelFileError, match="already an ensemble"):
+        combine([tmp_path / "ens.npz", tmp_path / "a.npz"], tmp_path / "ens2.npz")

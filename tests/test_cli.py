@@ -14,6 +14,7 @@ SUBCOMMANDS = [
     "eval-seg",
     "train-cls",
     "eval-cls",
+    "ensemble",
     "select-backbone",
     "segment",
     "predict",
