@@ -109,6 +109,7 @@ class Pipeline:
                 "name": classifier.name,
                 "sha256": classifier.weights_sha256,
                 "temperature": classifier.temperature,
+                "members": classifier.config.members,
             },
             "masked": classifier.masked,
             "classes": list(CLASS_NAMES),
