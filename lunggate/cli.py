@@ -16,6 +16,7 @@ from classification.config import ClsTrainConfig, GateConfig
 from lunggate.errors import LunggateError
 from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
+from segmentation.burnin import BurnInConfig
 from segmentation.config import SegTrainConfig
 
 
@@ -83,9 +84,7 @@ def _burn_in_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _burn_in(args: argparse.Namespace):  # -> BurnInConfig, imported late like every model module
-    from segmentation.burnin import BurnInConfig
-
+def _burn_in(args: argparse.Namespace) -> BurnInConfig:
     return BurnInConfig(enabled=not args.keep_burn_in)
 
 

@@ -145,13 +145,10 @@ class Comparison:
             for k, (img, m) in enumerate(zip(images, masks, strict=True))
         ]
 
-    def rerun(
-        self, burned: list[np.ndarray], burn_in: BurnInConfig
-    ) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """The whole pipeline, overlay removal and segmentation included: probs per model."""
-        cleaned = remove_all(burned, burn_in)
-        masks = [f.mask for f in self.segmenter.segment(cleaned)]
-        return {kind: model.predict(cleaned, masks) for kind, model in self.models.items()}, masks
+    def rerun(self, images: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+        """Segment ``images`` (already past the overlay removal) and classify: probs per model."""
+        masks = [f.mask for f in self.segmenter.segment(images)]
+        return {kind: model.predict(images, masks) for kind, model in self.models.items()}, masks
 
     def artifact_test(self, originals, masks, clean: dict) -> tuple[dict, list, dict]:
         """Re-run the whole pipeline on artifact-burned copies; each kind also on its own.
@@ -166,8 +163,8 @@ class Comparison:
         kinds = self.config.artifacts.kinds
         burn_in = self.config.burn_in
         burned = self.burn(originals, masks, kinds)
-        after, new_masks = self.rerun(burned, burn_in)
         cleaned = remove_all(burned, burn_in)
+        after, new_masks = self.rerun(cleaned)
         result: dict = {}
         for kind, model in self.models.items():
             before = clean[kind][0]
@@ -182,14 +179,13 @@ class Comparison:
         )
         result["by_kind"] = {}
         for artifact in kinds:
-            alone, _ = self.rerun(self.burn(originals, masks, (artifact,)), burn_in)
+            alone, _ = self.rerun(remove_all(self.burn(originals, masks, (artifact,)), burn_in))
             result["by_kind"][artifact] = {
                 kind: flip_stats(clean[kind][0], alone[kind])["flip_rate"] for kind in alone
             }
         if burn_in.enabled:
-            off = replace(burn_in, enabled=False)
             plain_masks = [f.mask for f in self.segmenter.segment(originals)]
-            plain_after, _ = self.rerun(burned, off)
+            plain_after, _ = self.rerun(burned)
             result["without_burn_in_removal"] = {
                 kind: flip_stats(model.predict(originals, plain_masks), plain_after[kind])
                 for kind, model in self.models.items()
