@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +12,10 @@ from classification.backbones import build_classifier
 from classification.calibration import softmax
 from classification.config import ClassifierConfig
 from classification.gating import Box, gate, grow, to_image
-from classification.gradcam import GradCAM
+from classification.gradcam import pooled_linear_cam
 from lunggate import CLASS_NAMES, modelfile
-from lunggate.backend import keras, tf
+from lunggate.backend import keras
+from lunggate.runtime import serving_forward
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class LungClassifier:
         config: ClassifierConfig,
         temperature: float = 1.0,
         weights_sha256: str | None = None,
-        batch_size: int = 32,
+        batch_size: int = 8,
     ) -> None:
         self.members = list(model) if isinstance(model, Sequence) else [model]
         self.model = self.members[0]
@@ -57,15 +58,17 @@ class LungClassifier:
         self.temperature = temperature
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
-        self.gradcams = [GradCAM(m) for m in self.members]
-        self.cam_grid: tuple[int, int] = tuple(
-            self.gradcams[0].grad_model.outputs[0].shape[1:3]
-        )  # resolution of the explained feature map
-        spec = tf.TensorSpec([None, *self.model.input_shape[1:]], tf.float32)
+        # Each member answers with its last feature map and logits in one forward pass;
+        # the map and the head's weights give its Grad-CAM (``pooled_linear_cam``).
         self._forwards = [
-            tf.function(lambda x, m=m: m(x, training=False), input_signature=[spec])
-            for m in self.members
+            serving_forward(
+                keras.Model(m.input, [m.get_layer("pool").input, m.output], name=f"{m.name}_{k}"),
+                f"classifier-{weights_sha256[:16]}-{k}" if weights_sha256 else None,
+            )
+            for k, m in enumerate(self.members)
         ]
+        self._heads = [m.get_layer("logits").get_weights()[0] for m in self.members]
+        self.cam_grid: tuple[int, int] = tuple(self.model.get_layer("pool").input_shape[1:3])
 
     @classmethod
     def load(cls, path: str | Path) -> LungClassifier:
@@ -78,6 +81,11 @@ class LungClassifier:
         for k, member in enumerate(members):
             member.set_weights(arrays[k * len(dtypes) : (k + 1) * len(dtypes)])
         return cls(members, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
+
+    @property
+    def runtime(self) -> str:
+        """What runs the networks: ``litert`` (saved weights) or ``tensorflow``."""
+        return self._forwards[0].runtime
 
     @property
     def masked(self) -> bool:
@@ -106,31 +114,55 @@ class LungClassifier:
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """(N, 4) logits of prepared input (the members' mean), batch by batch."""
-        out = [
-            np.mean([f(tf.constant(x[s : s + self.batch_size])).numpy() for f in self._forwards], 0)
-            for s in range(0, len(x), self.batch_size)
-        ]
-        return np.concatenate(out) if out else np.zeros((0, len(self.class_names)), np.float32)
+        """(N, 4) logits of prepared input: the members' mean."""
+        if not len(x):
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(
+            [
+                np.mean([forward(x[s : s + self.batch_size])[1] for forward in self._forwards], 0)
+                for s in range(0, len(x), self.batch_size)
+            ]
+        )
+
+    def variants(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> tuple[np.ndarray, list[Box]]:
+        """(V, N, S, S, 1) input for each mask variant, the mask as found first, and its boxes."""
+        order = (0, *(r for r in self.mask_variants if r != 0))
+        prepared = [self.prepare(images, masks, r) for r in order]
+        return np.stack([x for x, _ in prepared]), prepared[0][1]
+
+    def _answer(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Box]]]:
+        """Per chunk of images: the answer's logits (mean over members and mask variants),
+        the Grad-CAM of its class on the mask as found (members' mean), and the boxes.
+
+        All variants of a chunk go through each member in one pass; the maps come from
+        the same pass (``pooled_linear_cam``), so explaining costs no extra pass.
+        """
+        for s in range(0, len(images), self.batch_size):
+            chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
+            x, boxes = self.variants(chunk, chunk_masks)
+            runs = [forward(x.reshape(-1, *x.shape[2:])) for forward in self._forwards]
+            n = len(chunk)
+            logits = np.mean([z for _, z in runs], axis=0).reshape(len(x), n, -1).mean(0)
+            chosen = logits.argmax(-1)
+            cams = np.mean(
+                [
+                    pooled_linear_cam(features[:n], head[:, chosen].T)
+                    for (features, _), head in zip(runs, self._heads, strict=True)
+                ],
+                axis=0,
+            )
+            yield logits, cams, boxes
 
     def answer_logits(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> np.ndarray:
-        """(N, 4) logits of the answer: the mean over the mask variants."""
-        return self._answer(images, masks)[0]
-
-    def _answer(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
-    ) -> tuple[np.ndarray, np.ndarray, list[Box]]:
-        """The answer's logits, and the input and boxes of the mask as found (gated once)."""
-        logits, found = [], None
-        for r in self.mask_variants:
-            x, boxes = self.prepare(images, masks, r)
-            logits.append(self.logits(x))
-            if r == 0:
-                found = (x, boxes)
-        x, boxes = found or self.prepare(images, masks)
-        return np.mean(logits, axis=0), x, boxes
+        """(N, 4) logits of the answer: the mean over members and mask variants."""
+        chunks = [logits for logits, _, _ in self._answer(images, masks)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names)))
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities."""
@@ -139,7 +171,7 @@ class LungClassifier:
     def predict(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> np.ndarray:
-        """(N, 4) calibrated probabilities, without the backward pass Grad-CAM needs."""
+        """(N, 4) calibrated probabilities."""
         return self.probabilities(self.answer_logits(images, masks))
 
     def explain(
@@ -147,16 +179,12 @@ class LungClassifier:
     ) -> list[Explained]:
         """Predictions with Grad-CAMs of the answer's class on the mask as found."""
         results: list[Explained] = []
-        for s in range(0, len(images), self.batch_size):
-            chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
-            logits, x, boxes = self._answer(chunk, chunk_masks)
-            chosen = logits.argmax(-1).astype(np.int32)
-            cams = np.mean([gradcam(x, chosen)[0] for gradcam in self.gradcams], axis=0)
+        images = list(images)
+        for logits, cams, boxes in self._answer(images, masks):
             probs = self.probabilities(logits)
-            for img, box, cam, z, p, c in zip(
-                chunk, boxes, cams, logits, probs, chosen, strict=True
-            ):
-                results.append(Explained(z, p, int(c), to_image(cam, box, img.shape[:2]), box))
+            for box, cam, z, p in zip(boxes, cams, logits, probs, strict=True):
+                shape = images[len(results)].shape[:2]
+                results.append(Explained(z, p, int(z.argmax()), to_image(cam, box, shape), box))
         return results
 
 

@@ -34,7 +34,15 @@ class GateConfig:
     mask_variants_px: tuple[int, ...] = (0,)
     """Answer with the mean logits over the lung mask grown by each of these pixels
     (negative: shrunk). The U-Net's boundary moves by a few pixels with anything burned
-    in against a lung; an answer averaged over such moves changes less when it does."""
+    in against a lung; an answer averaged over such moves changes less when it does.
+    The mask as found (0) is always one of them: the Grad-CAM explains it."""
+
+    def __post_init__(self) -> None:
+        if 0 not in self.mask_variants_px:
+            raise LunggateError(
+                f"mask variants {list(self.mask_variants_px)} must include 0 (the mask as "
+                "found, which the Grad-CAM explains)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

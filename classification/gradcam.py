@@ -2,8 +2,10 @@
 
 The gradient model is built once; each call handles a batch in one forward and one
 backward pass, pools gradients per sample (never across the batch), and leaves the
-serving model untouched. Each map is min-max scaled to [0, 1]; a map with no
-variation (no localized evidence) is all zero, not a division by zero.
+serving model untouched. For the classifiers lunggate ships (pooled features, then a
+linear layer) ``pooled_linear_cam`` gives the same map from the forward pass alone.
+Each map is min-max scaled to [0, 1]; a map with no variation (no localized
+evidence) is all zero, not a division by zero.
 """
 
 from __future__ import annotations
@@ -56,11 +58,6 @@ class GradCAM:
             grads = tape.gradient(score, features)
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # per sample
             cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1))
-            # Min-max per sample (as pytorch-grad-cam scales): the floor that batch-norm
-            # biases put under every cell, evidence or not, is not attention.
-            floor = tf.reduce_min(cam, axis=(1, 2), keepdims=True)
-            peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
-            cam = tf.math.divide_no_nan(cam - floor, peak - floor)
             return cam, logits, chosen
 
         self._compute = compute
@@ -83,7 +80,34 @@ class GradCAM:
         cam, logits, chosen = self._compute(
             tf.constant(x, tf.float32), tf.constant(class_index, tf.int32)
         )
-        return cam.numpy(), logits.numpy(), chosen.numpy()
+        return scale_maps(cam.numpy()), logits.numpy(), chosen.numpy()
+
+
+def pooled_linear_cam(features: np.ndarray, class_weights: np.ndarray) -> np.ndarray:
+    """Grad-CAM of a network ending in global average pooling and a linear layer.
+
+    There the gradient of a class's logit with respect to each cell of channel k is
+    that class's weight w_k over the number of cells, so Grad-CAM's channel weights
+    are the w_k up to a positive factor, which the scaling removes (Grad-CAM reduces
+    to CAM). No backward pass is needed: the map comes from the forward pass's
+    feature map, which is what lets a compiled (LiteRT) model be explained.
+
+    Args:
+        features: (N, h, w, K) last feature maps.
+        class_weights: (N, K) the linear layer's weights of each image's explained class.
+    """
+    return scale_maps(np.maximum(np.einsum("nhwk,nk->nhw", features, class_weights), 0.0))
+
+
+def scale_maps(cam: np.ndarray) -> np.ndarray:
+    """Min-max scale each (h, w) map of a batch to [0, 1]; a flat map becomes all zero.
+
+    Min-max per sample (as pytorch-grad-cam scales): the floor that batch-norm biases
+    put under every cell, evidence or not, is not attention.
+    """
+    floor = cam.min(axis=(1, 2), keepdims=True)
+    span = cam.max(axis=(1, 2), keepdims=True) - floor
+    return np.divide(cam - floor, span, out=np.zeros_like(cam), where=span > 0).astype(np.float32)
 
 
 @tf.custom_gradient

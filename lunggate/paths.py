@@ -8,6 +8,8 @@ MODELS_DIR = DATA_DIR / "models"
 SAMPLES_DIR = DATA_DIR / "samples"
 SPLIT_FILE = DATA_DIR / "splits" / "cxr4.csv"
 REPORTS_DIR = REPO_ROOT / "reports"
+CACHE_DIR = REPO_ROOT / ".cache"
+"""Derived files (U-Net masks of the corpus, compiled models): safe to delete."""
 DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cxr4"
 SEGMENTER_WEIGHTS = MODELS_DIR / "unet_mobilenetv2_128.npz"
 CLASSIFIER_WEIGHTS = {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from classification.classifier import LungClassifier
 from lunggate.data import image_files, read_gray
 from lunggate.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
 from pipeline.analyze import Pipeline
@@ -109,11 +110,27 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
         ),
     }
     for stage in ("classification", "classification_gradcam"):
-        # Each mask variant is one more forward pass of the classifier.
+        # Each mask variant is one more forward pass of each of the classifier's networks.
         stages[stage]["mask_variants_px"] = list(classifier.mask_variants)
+        stages[stage]["networks"] = len(classifier.members)
+        stages[stage]["runtime"] = classifier.runtime
+    # The same networks through TensorFlow (weights given without a file: no LiteRT),
+    # the runtime serving used before; the reason serving compiles to LiteRT.
+    on_tensorflow = LungClassifier(classifier.members, classifier.config, classifier.temperature)
+    stages["tensorflow"] = {
+        "classification_gradcam": time_stage(
+            lambda chunk: on_tensorflow.explain(*zip(*chunk, strict=True)), pairs, repeats
+        ),
+        "segmentation": time_stage(
+            UNetSegmenter(pipeline.segmenter.model, pipeline.segmenter.config).segment,
+            images,
+            repeats,
+        ),
+    }
     stages["end_to_end"]["peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
+    stages["end_to_end"]["runtime"] = classifier.runtime
     stages["end_to_end"]["includes"] = (
         "PNG decode, burned-in overlay removal, segmentation, gating, classification, "
         "Grad-CAM, in-lung score"
@@ -134,6 +151,7 @@ def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
     }
     report["segmentation"] = {
         **time_stage(segmenter.segment, images, repeats),
+        "runtime": segmenter.runtime,
         "input_size": segmenter.config.input_size,
         "includes": "resize, U-Net forward, upsampling, threshold, two largest components, "
         "fill holes",

@@ -221,7 +221,7 @@ def compare(
     images = remove_all(originals, config.burn_in)
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
-    masks = predicted_masks(comparison.segmenter, records, config.burn_in)
+    masks = predicted_masks(comparison.segmenter, records, config.burn_in, cleaned_images=images)
     clean = comparison.run(images, masks)
     areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}

@@ -17,11 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from lunggate.data import Record, load_images, read_gray
-from lunggate.paths import REPO_ROOT
+from lunggate.paths import CACHE_DIR
 from segmentation.burnin import BurnInConfig, remove_all
 from segmentation.segmenter import UNetSegmenter
-
-CACHE_DIR = REPO_ROOT / ".cache"
 
 
 def predicted_masks(
@@ -29,8 +27,13 @@ def predicted_masks(
     records: Sequence[Record],
     burn_in: BurnInConfig,
     cache_dir: Path = CACHE_DIR,
+    cleaned_images: Sequence[np.ndarray] | None = None,
 ) -> list[np.ndarray]:
-    """Bool lung masks for ``records`` (segmented after ``burn_in``), cached per weights file."""
+    """Bool lung masks for ``records`` (segmented after ``burn_in``), cached per weights file.
+
+    ``cleaned_images``, one per record and already through ``burn_in``, spares a
+    caller that holds them reading and cleaning the missing ones again.
+    """
     cleaned = f"_burnin{burn_in.tag()}" if burn_in.enabled else ""
     path = cache_dir / f"masks_{(segmenter.weights_sha256 or 'unsaved')[:16]}{cleaned}.npz"
     cached: dict[str, np.ndarray] = {}
@@ -41,11 +44,15 @@ def predicted_masks(
         except (OSError, ValueError, EOFError, zipfile.BadZipFile):
             cached = {}  # a damaged cache is only lost time: recompute it
 
-    missing = [r for r in records if r.id not in cached]
+    missing = [i for i, r in enumerate(records) if r.id not in cached]
     for start in range(0, len(missing), 256):
         chunk = missing[start : start + 256]
-        found = segmenter.segment(remove_all([read_gray(r.image) for r in chunk], burn_in))
-        cached.update((r.id, f.mask) for r, f in zip(chunk, found, strict=True))
+        if cleaned_images is None:
+            images = remove_all([read_gray(records[i].image) for i in chunk], burn_in)
+        else:
+            images = [cleaned_images[i] for i in chunk]
+        found = segmenter.segment(images)
+        cached.update((records[i].id, f.mask) for i, f in zip(chunk, found, strict=True))
     if missing and segmenter.weights_sha256:
         # Written aside and renamed, so concurrent runs never read a half-written file.
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,4 +68,4 @@ def images_and_masks(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """What the pipeline's classifier sees for ``records``: cleaned images and their masks."""
     images = remove_all(list(load_images([r.image for r in records])), burn_in)
-    return images, predicted_masks(segmenter, records, burn_in)
+    return images, predicted_masks(segmenter, records, burn_in, cleaned_images=images)

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 
 from lunggate import modelfile
-from lunggate.backend import keras, tf
+from lunggate.backend import keras
 from lunggate.paths import SEGMENTER_WEIGHTS
+from lunggate.runtime import serving_forward
 from segmentation.config import QualityConfig, UNetConfig
 from segmentation.model import build_unet, to_input
 from segmentation.postprocess import LungQuality, assess, clean_mask
@@ -44,19 +45,21 @@ class UNetSegmenter:
         config: UNetConfig,
         quality: QualityConfig = QualityConfig(),
         weights_sha256: str | None = None,
-        batch_size: int = 32,
+        batch_size: int = 8,
     ) -> None:
         self.model = model
         self.config = config
         self.quality = quality
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
-        size = config.input_size
-        # One traced graph for every batch size: no retracing, safe to call from threads.
-        self._forward = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)],
+        self._forward = serving_forward(
+            model, f"unet-{weights_sha256[:16]}" if weights_sha256 else None
         )
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network: ``litert`` (saved weights) or ``tensorflow``."""
+        return self._forward.runtime
 
     @classmethod
     def load(
@@ -74,7 +77,7 @@ class UNetSegmenter:
         probs: list[np.ndarray] = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
-            out = self._forward(tf.constant(to_input(chunk, self.config.input_size))).numpy()
+            (out,) = self._forward(to_input(chunk, self.config.input_size))
             for image, prob in zip(chunk, out[..., 0], strict=True):
                 h, w = image.shape[:2]
                 probs.append(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))

@@ -62,6 +62,14 @@ def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
     assert [e.class_index for e in explained] == list(probs.argmax(-1))
 
 
+def test_mask_variants_must_include_the_mask_as_found():
+    from classification.config import GateConfig
+    from lunggate.errors import LunggateError
+
+    with pytest.raises(LunggateError, match="must include 0"):
+        GateConfig(mask_variants_px=(-2, 2))
+
+
 def test_a_sidecar_from_before_the_feathered_gate_loads_as_it_was_trained():
     old = TINY.to_dict()
     for key in ("feather_px", "box_trim", "mask_variants_px"):

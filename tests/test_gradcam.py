@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from classification.gradcam import GradCAM, GuidedBackprop, guided_gradcam, last_feature_layer
+from classification.gradcam import (
+    GradCAM,
+    GuidedBackprop,
+    guided_gradcam,
+    last_feature_layer,
+    pooled_linear_cam,
+)
 from lunggate.backend import keras
 
 
@@ -67,3 +73,16 @@ def test_guided_gradcam_shape_finiteness_and_untouched_model(keras_session):
     assert combined.shape == (2, 16, 16) and np.isfinite(combined).all()
     assert combined.max() <= 1.0
     np.testing.assert_allclose(model.predict(x, verbose=0), before)
+
+
+def test_a_pooled_linear_head_needs_no_backward_pass(keras_session):
+    from classification.backbones import build_classifier
+
+    model = build_classifier("cnnx", (64, 64, 1), 4)
+    x = np.random.default_rng(5).standard_normal((3, 64, 64, 1)).astype(np.float32)
+    chosen = np.array([0, 2, 3], np.int32)
+    cams, _, _ = GradCAM(model)(x, chosen)
+    features = keras.Model(model.input, model.get_layer("pool").input)(x).numpy()
+    kernel = model.get_layer("logits").get_weights()[0]
+    assert cams.max() == pytest.approx(1.0)
+    np.testing.assert_allclose(pooled_linear_cam(features, kernel[:, chosen].T), cams, atol=1e-5)

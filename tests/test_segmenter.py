@@ -121,3 +121,21 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
     cache.write_bytes(cache.read_bytes()[:100])  # as if a run died while writing
     redone = predicted_masks(segmenter, records, BurnInConfig(), tmp_path)
     assert all((a == b).all() for a, b in zip(first, redone, strict=True))
+
+
+def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_path: Path):
+    from dataclasses import replace
+
+    from lunggate.data import load_images, scan_dataset
+    from segmentation.burnin import BurnInConfig, remove_all
+    from segmentation.cache import predicted_masks
+
+    records = scan_dataset(tiny_dataset)
+    segmenter = UNetSegmenter.load()
+    read = predicted_masks(segmenter, records, BurnInConfig(), tmp_path / "read")
+    cleaned = remove_all(list(load_images([r.image for r in records])), BurnInConfig())
+    gone = [replace(r, image=tmp_path / "gone.png") for r in records]  # nothing to read
+    handed = predicted_masks(
+        segmenter, gone, BurnInConfig(), tmp_path / "handed", cleaned_images=cleaned
+    )
+    assert all((a == b).all() for a, b in zip(read, handed, strict=True))
