@@ -111,6 +111,7 @@ def cmd_train_seg(args: argparse.Namespace) -> None:
         max_train_images=args.max_images,
         init_weights=str(args.init) if args.init else None,
         marks=args.marks,
+        burn_in=_burn_in(args),
     )
     print(json.dumps(train_segmenter(config, args.data_root, args.out, args.split_file)))
 
@@ -277,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (cosine decay)")
     p.add_argument("--input-size", type=int, default=128, help="network input size in pixels")
     _marks_arg(p, SegTrainConfig.marks)
+    _burn_in_arg(p)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
     p.set_defaults(func=cmd_train_seg)

@@ -104,12 +104,14 @@ class Pipeline:
             "segmenter": {
                 "name": f"unet_{segmenter.config.encoder}_{segmenter.config.input_size}",
                 "sha256": segmenter.weights_sha256,
+                "runtime": segmenter.runtime,
             },
             "classifier": {
                 "name": classifier.name,
                 "sha256": classifier.weights_sha256,
                 "temperature": classifier.temperature,
                 "members": classifier.config.members,
+                "runtime": classifier.runtime,
             },
             "masked": classifier.masked,
             "classes": list(CLASS_NAMES),

@@ -16,40 +16,13 @@ without this step.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 
+from segmentation.config import BurnInConfig
 from segmentation.postprocess import fill_holes
-
-
-@dataclass(frozen=True)
-class BurnInConfig:
-    """Which pixels count as a burned-in overlay, and how it is painted over.
-
-    Sizes are fractions of the image's longer side so they mean the same at 256 px
-    and at a detector's 3,000 px.
-    """
-
-    enabled: bool = True
-    threshold: int = 230
-    """Grey level (uint8) from which a pixel may belong to an overlay."""
-    max_area_fraction: float = 0.03
-    """Largest overlay component, as a share of the image's pixels (a 44 px square at 256)."""
-    pad_fraction: float = 0.008
-    """Grow each overlay by this much (2 px at 256): anti-aliased edges fall below
-    the threshold but still carry the mark's outline."""
-    inpaint_fraction: float = 0.012
-    """Neighbourhood the inpainting draws on (3 px at 256)."""
-
-    def tag(self) -> str:
-        """Short fingerprint, so cached masks of cleaned images name their settings."""
-        text = json.dumps(asdict(self), sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def _pixels(fraction: float, shape: tuple[int, ...]) -> int:

@@ -3,7 +3,7 @@
 The classifier is trained and evaluated on the masks users will get (the U-Net's),
 not on the reference masks; segmenting 4,800 images every run would waste minutes.
 Masks of images cleaned of burned-in overlays are cached apart, under the cleaning's
-settings.
+settings, and so are masks from each runtime.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def predicted_masks(
     caller that holds them reading and cleaning the missing ones again.
     """
     cleaned = f"_burnin{burn_in.tag()}" if burn_in.enabled else ""
-    path = cache_dir / f"masks_{(segmenter.weights_sha256 or 'unsaved')[:16]}{cleaned}.npz"
+    weights = (segmenter.weights_sha256 or "unsaved")[:16]
+    # The runtime is part of the name: LiteRT and TensorFlow may round a boundary pixel
+    # apart, and reports must use the masks the pipeline itself computes.
+    path = cache_dir / f"masks_{weights}_{segmenter.runtime}{cleaned}.npz"
     cached: dict[str, np.ndarray] = {}
     if path.is_file() and segmenter.weights_sha256:
         try:

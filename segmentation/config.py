@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +49,31 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
+class BurnInConfig:
+    """Which pixels count as a burned-in overlay, and how it is painted over.
+
+    Sizes are fractions of the image's longer side so they mean the same at 256 px
+    and at a detector's 3,000 px.
+    """
+
+    enabled: bool = True
+    threshold: int = 230
+    """Grey level (uint8) from which a pixel may belong to an overlay."""
+    max_area_fraction: float = 0.03
+    """Largest overlay component, as a share of the image's pixels (a 44 px square at 256)."""
+    pad_fraction: float = 0.008
+    """Grow each overlay by this much (2 px at 256): anti-aliased edges fall below
+    the threshold but still carry the mark's outline."""
+    inpaint_fraction: float = 0.012
+    """Neighbourhood the inpainting draws on (3 px at 256)."""
+
+    def tag(self) -> str:
+        """Short fingerprint, so cached masks of cleaned images name their settings."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
 class SegTrainConfig:
     """How ``lunggate train-seg`` trains."""
 
@@ -62,3 +89,6 @@ class SegTrainConfig:
     """Start from these weights (same architecture) instead of random initialisation."""
     marks: float = 0.5
     """Share of training images given random burned-in marks (the mask stays)."""
+    burn_in: BurnInConfig = field(default_factory=BurnInConfig)
+    """Overlay removal applied to training and validation images after augmentation,
+    as serving applies it before the U-Net: the U-Net learns on what it will see."""

@@ -19,6 +19,7 @@ from lunggate.checkpoint import BestOnValidation
 from lunggate.data import Record, load_images, read_mask
 from lunggate.paths import SPLIT_FILE
 from lunggate.splits import split_records
+from segmentation.burnin import BurnInConfig, remove_all
 from segmentation.config import SegTrainConfig
 from segmentation.metrics import dice
 from segmentation.model import build_unet, standardize
@@ -37,8 +38,19 @@ def soft_masks(records: list[Record], size: int) -> np.ndarray:
     )
 
 
-def batches(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int, marks: float):
-    """Endless augmented (x, y) batches, reshuffled each pass."""
+def batches(
+    images: np.ndarray,
+    masks: np.ndarray,
+    batch_size: int,
+    seed: int,
+    marks: float,
+    burn_in: BurnInConfig = BurnInConfig(enabled=False),
+):
+    """Endless augmented (x, y) batches, reshuffled each pass.
+
+    Each augmented image then goes through the overlay removal as serving's input
+    does, so the U-Net learns on painted-over marks, which is what it will be shown.
+    """
     augment = xray_augmentation(marks=marks)
     augment.set_random_seed(seed)
     rng = np.random.default_rng(seed)
@@ -48,7 +60,8 @@ def batches(images: np.ndarray, masks: np.ndarray, batch_size: int, seed: int, m
             pairs = [
                 augment(image=images[i], mask=masks[i]) for i in order[start : start + batch_size]
             ]
-            x = standardize(np.stack([p["image"] for p in pairs]))[..., None]
+            cleaned = remove_all([p["image"] for p in pairs], burn_in)
+            x = standardize(np.stack(cleaned))[..., None]
             y = np.stack([p["mask"] for p in pairs])[..., None]
             yield x, y.astype(np.float32)
 
@@ -65,6 +78,7 @@ class BestDiceCheckpoint(BestOnValidation):
     The criterion is the mean Dice over the clean validation images and over copies
     with burned-in marks: a segmenter whose mask follows a marker into the
     mediastinum moves the classifier's gate, however well it does on clean films.
+    Both sets go through ``burn_in`` first, as serving's input does.
     """
 
     criterion = "score"
@@ -78,10 +92,12 @@ class BestDiceCheckpoint(BestOnValidation):
         meta: dict,
         patience: int,
         prior: dict | None = None,
+        burn_in: BurnInConfig = BurnInConfig(enabled=False),
     ) -> None:
         super().__init__(out, meta, patience, prior)
-        self.segmenter, self.images, self.masks = segmenter, images, masks
-        self.marked = marked_copies(images)
+        self.segmenter, self.masks = segmenter, masks
+        self.images = remove_all(images, burn_in)
+        self.marked = remove_all(marked_copies(images), burn_in)
 
     def _dice(self, images: list[np.ndarray]) -> float:
         found = self.segmenter.segment(images)
@@ -136,7 +152,9 @@ def train_segmenter(
         tf.TensorSpec([None, size, size, 1], tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(
-        lambda: batches(x_train, y_train, config.batch_size, config.seed, config.marks),
+        lambda: batches(
+            x_train, y_train, config.batch_size, config.seed, config.marks, config.burn_in
+        ),
         output_signature=signature,
     ).prefetch(4)
     meta = {
@@ -154,6 +172,7 @@ def train_segmenter(
         meta,
         config.patience,
         prior=modelfile.read_meta(config.init_weights) if config.init_weights else None,
+        burn_in=config.burn_in,
     )
     model.fit(
         dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2

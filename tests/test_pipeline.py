@@ -19,6 +19,9 @@ def test_result_carries_everything_users_need(tiny_pipeline):
     assert r.attention["flag"] in (None, OUTSIDE_LUNGS)
     assert r.models["segmenter"]["sha256"] and r.models["masked"] is True
     assert r.models["classifier"]["members"] == 1
+    # Shipped weights run compiled; an unsaved classifier runs on TensorFlow.
+    assert r.models["segmenter"]["runtime"] == "litert"
+    assert r.models["classifier"]["runtime"] == "tensorflow"
     d = r.to_dict()
     assert "mask" not in d and "cam" not in d and d["label"] == r.label
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import synthetic_xray
 from lunggate import modelfile
 from lunggate.errors import ModelFileError
 from segmentation.config import SegTrainConfig, UNetConfig
@@ -110,7 +111,7 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
     assert [m.shape for m in first] == [(64, 64)] * len(records)
 
     class Refuses:
-        weights_sha256 = segmenter.weights_sha256
+        weights_sha256, runtime = segmenter.weights_sha256, segmenter.runtime
 
         def segment(self, images):
             raise AssertionError("cached masks must not be recomputed")
@@ -139,3 +140,23 @@ def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_pat
         segmenter, gone, BurnInConfig(), tmp_path / "handed", cleaned_images=cleaned
     )
     assert all((a == b).all() for a, b in zip(read, handed, strict=True))
+
+
+def test_training_batches_are_painted_over_as_serving_input_is(monkeypatch):
+    import albumentations as A
+
+    from segmentation import train
+    from segmentation.burnin import BurnInConfig, remove_burn_in
+    from segmentation.model import standardize
+
+    monkeypatch.setattr(train, "xray_augmentation", lambda marks: A.Compose([]))
+    image, mask = synthetic_xray(6, 64)
+    image[4:9, 4:12] = 255  # a burned-in mark in the corner
+    images, masks = np.stack([image] * 2), np.stack([mask.astype(np.float32)] * 2)
+    x, y = next(train.batches(images, masks, 2, seed=0, marks=0.0, burn_in=BurnInConfig()))
+    cleaned, removed = remove_burn_in(image, BurnInConfig())
+    assert removed[4:9, 4:12].all()
+    np.testing.assert_allclose(x[..., 0], standardize(np.stack([cleaned] * 2)), atol=1e-6)
+    np.testing.assert_array_equal(y[..., 0], masks)
+    plain, _ = next(train.batches(images, masks, 2, seed=0, marks=0.0))
+    assert not np.allclose(plain, x)  # off by default: the mark stays
