@@ -83,19 +83,23 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-def _analyze_upload(pipeline: Pipeline, data: bytes, with_overlays: bool) -> PredictResponse:
-    """Decode, analyse and shape one upload; raises ``ApiError`` for bad input."""
+def _analyze_upload(
+    pipeline: Pipeline, data: bytes, with_overlays: bool, guided: bool = False
+) -> PredictResponse:
+    """Decode, analyse and shape one upload; raises ``ApiError`` for bad input.
+
+    ``guided`` adds the Guided Grad-CAM overlay (and so the overlays)."""
     try:
         decoded = decode(data)
     except ImageInputError as exc:
         raise ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
-    result: Result = pipeline.analyze(decoded.pixels)
+    result: Result = pipeline.analyze(decoded.pixels, guided)
     if result.status != "ok":
         raise ApiError(422, "no_lungs", result.reason or "no plausible lungs found")
     payload = result.to_dict()
     h, w = decoded.pixels.shape
     payload["image"] = {"width": w, "height": h, "format": decoded.format, **decoded.info}
-    if with_overlays:
+    if with_overlays or guided:
         pictures = overlays(decoded.pixels, result)
         payload["overlays"] = {
             k: base64.b64encode(png_bytes(v)).decode() for k, v in pictures.items()
@@ -185,8 +189,11 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         request: Request,
         file: Annotated[UploadFile, File(description="PNG, JPEG or DICOM")],
         overlays: Annotated[bool, Query(description="include base64 PNG overlays")] = False,
+        guided: Annotated[
+            bool, Query(description="add a Guided Grad-CAM overlay (slower; implies overlays)")
+        ] = False,
     ):
-        return _analyze_upload(request.app.state.pipeline, file.file.read(), overlays)
+        return _analyze_upload(request.app.state.pipeline, file.file.read(), overlays, guided)
 
     @app.post(
         "/v1/predict/batch",
@@ -198,6 +205,9 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         request: Request,
         files: Annotated[list[UploadFile], File(description="PNG, JPEG or DICOM files")],
         overlays: Annotated[bool, Query(description="include base64 PNG overlays")] = False,
+        guided: Annotated[
+            bool, Query(description="add a Guided Grad-CAM overlay (slower; implies overlays)")
+        ] = False,
     ) -> BatchResponse:
         if len(files) > config.max_batch:
             raise ApiError(422, "batch_too_large", f"at most {config.max_batch} files per batch")
@@ -205,7 +215,8 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         for upload in files:
             name = upload.filename or "upload"
             try:
-                result = _analyze_upload(request.app.state.pipeline, upload.file.read(), overlays)
+                data = upload.file.read()
+                result = _analyze_upload(request.app.state.pipeline, data, overlays, guided)
                 items.append(BatchItem(filename=name, result=result))
             except ApiError as exc:
                 items.append(

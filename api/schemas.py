@@ -34,6 +34,9 @@ class Attention(BaseModel):
 class Overlays(BaseModel):
     lungs: str = Field(description="PNG, base64: the X-ray with the lung outline")
     gradcam: str | None = Field(None, description="PNG, base64: Grad-CAM over the X-ray")
+    guided_gradcam: str | None = Field(
+        None, description="PNG, base64: Guided Grad-CAM over the X-ray (with ?guided=true)"
+    )
 
 
 class PredictResponse(BaseModel):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from classification.backbones import build_classifier
 from classification.calibration import softmax
 from classification.config import ClassifierConfig
 from classification.gating import Box, gate, grow, to_image
-from classification.gradcam import pooled_linear_cam
+from classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.backend import keras
 from lunggate.runtime import serving_forward
@@ -68,6 +70,8 @@ class LungClassifier:
             for k, m in enumerate(self.members)
         ]
         self._heads = [m.get_layer("logits").get_weights()[0] for m in self.members]
+        self._guided: list[GuidedBackprop] | None = None  # built on the first request
+        self._guided_lock = threading.Lock()
         self.cam_grid: tuple[int, int] = tuple(self.model.get_layer("pool").input_shape[1:3])
 
     @classmethod
@@ -186,6 +190,33 @@ class LungClassifier:
                 shape = images[len(results)].shape[:2]
                 results.append(Explained(z, p, int(z.argmax()), to_image(cam, box, shape), box))
         return results
+
+    def guided_gradcam(
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        explained: Sequence[Explained],
+    ) -> list[np.ndarray]:
+        """Guided Grad-CAM of each explained answer, a [0, 1] map at the image's size.
+
+        Guided backpropagation of the answer's class through the gated input (the
+        mask as found; the members' mean), times the answer's Grad-CAM. It sharpens
+        the map to edges inside it and, being a gradient through every layer, runs on
+        TensorFlow on request only: it costs several times the answer itself.
+        """
+        with self._guided_lock:
+            if self._guided is None:
+                self._guided = [GuidedBackprop(m) for m in self.members]
+        x, boxes = self.prepare(images, masks)
+        chosen = np.array([e.class_index for e in explained], np.int32)
+        grads = np.mean([guided(x, chosen) for guided in self._guided], axis=0)
+        size = (x.shape[2], x.shape[1])
+        maps = []
+        for k, (image, box, e) in enumerate(zip(images, boxes, explained, strict=True)):
+            cam = cv2.resize(e.cam[box.top : box.bottom, box.left : box.right], size)
+            guided = guided_gradcam(grads[k : k + 1], cam[None])[0]
+            maps.append(to_image(guided, box, image.shape[:2]))
+        return maps
 
 
 def new_model(config: ClassifierConfig) -> keras.Model:

@@ -218,7 +218,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     pipeline = Pipeline.load(
         PipelineConfig(attention_threshold=args.threshold, burn_in=_burn_in(args))
     )
-    for line in predict_files(pipeline, files, args.out, args.json):
+    for line in predict_files(pipeline, files, args.out, args.json, args.guided):
         print(line, flush=True)
 
 
@@ -381,6 +381,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
     p.add_argument("--out", type=Path, default=None, help="write overlays and JSON results here")
     p.add_argument("--json", action="store_true", help="print the JSON result instead of a summary")
+    p.add_argument(
+        "--guided",
+        action="store_true",
+        help="also write <name>_guided_gradcam.png (Guided Grad-CAM; slower)",
+    )
     _threshold_arg(p)
     _burn_in_arg(p)
     p.set_defaults(func=cmd_predict)

@@ -50,8 +50,9 @@ class Result:
 
     ``status`` is ``ok`` or ``rejected``; a rejected image has a ``reason`` and no
     label, probabilities or attention. ``mask`` (bool) and ``cam`` ([0, 1] float) are
-    at the image's own size. ``burn_in`` says how much of the image was painted over
-    as burned-in overlays before either stage saw it.
+    at the image's own size, and so is ``guided`` (Guided Grad-CAM, on request).
+    ``burn_in`` says how much of the image was painted over as burned-in overlays
+    before either stage saw it.
     """
 
     status: str
@@ -64,6 +65,7 @@ class Result:
     probabilities: dict[str, float] | None = None
     attention: dict[str, Any] | None = None
     cam: np.ndarray | None = None
+    guided: np.ndarray | None = None
     reason: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -126,14 +128,15 @@ class Pipeline:
             config.burn_in,
         )
 
-    def analyze(self, image: np.ndarray) -> Result:
+    def analyze(self, image: np.ndarray, guided: bool = False) -> Result:
         """Run the pipeline on one 2-D uint8 grey image."""
-        return self.analyze_batch([image])[0]
+        return self.analyze_batch([image], guided)[0]
 
-    def analyze_batch(self, images: Sequence[np.ndarray]) -> list[Result]:
+    def analyze_batch(self, images: Sequence[np.ndarray], guided: bool = False) -> list[Result]:
         """Run the pipeline on many images, sharing forward passes.
 
-        Timings are per image (the batch's stage time divided by its size).
+        Timings are per image (the batch's stage time divided by its size). ``guided``
+        adds each answer's Guided Grad-CAM (``Result.guided``), timed apart.
         """
         for k, image in enumerate(images):
             if image.ndim != 2 or image.dtype != np.uint8:
@@ -197,4 +200,13 @@ class Pipeline:
                 "threshold": round(threshold, 4),
             }
             r.timings_ms["classification_gradcam"] = round(cls_ms, 2)
+        if guided:
+            start = time.perf_counter()
+            maps = self.classifier.guided_gradcam(
+                [cleaned[k] for k in accepted], [found[k].mask for k in accepted], explained
+            )
+            guided_ms = (time.perf_counter() - start) * 1000 / len(accepted)
+            for k, guided_map in zip(accepted, maps, strict=True):
+                results[k].guided = guided_map
+                results[k].timings_ms["guided_gradcam"] = round(guided_ms, 2)
         return results

@@ -28,9 +28,14 @@ def summary_line(name: str, result: Result) -> str:
 
 
 def predict_files(
-    pipeline: Pipeline, files: Sequence[Path], out: Path | None, as_json: bool = False
+    pipeline: Pipeline,
+    files: Sequence[Path],
+    out: Path | None,
+    as_json: bool = False,
+    guided: bool = False,
 ) -> Iterator[str]:
-    """Analyse each file; yield its summary line (or JSON), writing outputs to ``out``."""
+    """Analyse each file; yield its summary line (or JSON), writing outputs to ``out``
+    (with a Guided Grad-CAM overlay when ``guided``)."""
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     for path in files:
@@ -39,7 +44,7 @@ def predict_files(
         except LunggateError as exc:
             yield f"{path.name}: ERROR, {exc}"
             continue
-        result = pipeline.analyze(image)
+        result = pipeline.analyze(image, guided)
         payload = {"file": str(path), **result.to_dict()}
         if out is not None:
             for kind, picture in overlays(image, result).items():

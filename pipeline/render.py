@@ -1,4 +1,4 @@
-"""Pictures of a result: lung outline, Grad-CAM overlay, both as PNG bytes or files."""
+"""Pictures of a result: lung outline, Grad-CAM (and Guided Grad-CAM) overlays, as PNG."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from pipeline.analyze import Result
 
 
 def overlays(image: np.ndarray, result: Result, alpha: float = 0.4) -> dict[str, np.ndarray]:
-    """``lungs`` (outline on the X-ray) and, when classified, ``gradcam`` (map + outline)."""
+    """``lungs`` (outline on the X-ray) and, when classified, ``gradcam`` (map + outline),
+    and ``guided_gradcam`` when the result carries one."""
     pictures = {"lungs": draw_outline(to_rgb(image), result.mask)}
-    if result.cam is not None:
-        pictures["gradcam"] = draw_outline(heatmap_overlay(image, result.cam, alpha), result.mask)
+    for kind, heat in (("gradcam", result.cam), ("guided_gradcam", result.guided)):
+        if heat is not None:
+            pictures[kind] = draw_outline(heatmap_overlay(image, heat, alpha), result.mask)
     return pictures
 
 

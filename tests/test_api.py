@@ -66,6 +66,14 @@ def test_predict_with_overlays_returns_pngs(client):
     for key in ("lungs", "gradcam"):
         png = np.frombuffer(base64.b64decode(body["overlays"][key]), np.uint8)
         assert cv2.imdecode(png, cv2.IMREAD_COLOR).shape == (256, 256, 3)
+    assert body["overlays"]["guided_gradcam"] is None  # only on request
+
+
+def test_guided_gradcam_on_request(client):
+    body = post(client, sample_bytes(), guided="true").json()
+    png = np.frombuffer(base64.b64decode(body["overlays"]["guided_gradcam"]), np.uint8)
+    assert cv2.imdecode(png, cv2.IMREAD_COLOR).shape == (256, 256, 3)
+    assert body["timings_ms"]["guided_gradcam"] > 0
 
 
 def test_dicom_upload_is_analysed_without_leaking_patient_data(client):

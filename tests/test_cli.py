@@ -67,3 +67,11 @@ def test_predict_says_whether_burned_in_overlays_were_removed(keep: bool, capsys
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["burn_in"]["enabled"] is not keep
+
+
+def test_predict_writes_guided_gradcam_on_request(tmp_path: Path):
+    from conftest import SAMPLES
+
+    assert main(["predict", str(SAMPLES[0]), "--out", str(tmp_path), "--guided"]) == 0
+    written = {p.name.removeprefix(SAMPLES[0].stem) for p in tmp_path.iterdir()}
+    assert written == {"_lungs.png", "_gradcam.png", "_guided_gradcam.png", ".json"}

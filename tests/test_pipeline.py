@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from classification.gating import lung_box
 from conftest import SAMPLES
 from lunggate import CLASS_NAMES
 from lunggate.data import read_gray
@@ -24,6 +25,20 @@ def test_result_carries_everything_users_need(tiny_pipeline):
     assert r.models["classifier"]["runtime"] == "tensorflow"
     d = r.to_dict()
     assert "mask" not in d and "cam" not in d and d["label"] == r.label
+
+
+def test_guided_gradcam_comes_on_request_inside_the_crop(tiny_pipeline):
+    image = read_gray(SAMPLES[1])
+    assert tiny_pipeline.analyze(image).guided is None
+    r = tiny_pipeline.analyze(image, guided=True)
+    assert r.guided.shape == image.shape and np.isfinite(r.guided).all()
+    assert r.guided.min() >= 0 and 0 < r.guided.max() <= 1
+    gate = tiny_pipeline.classifier.config.gate
+    box = lung_box(r.mask, gate.margin_fraction, gate.box_trim)
+    inside = np.zeros(image.shape, bool)
+    inside[box.top : box.bottom, box.left : box.right] = True
+    assert r.guided[inside].any() and not r.guided[~inside].any()  # the crop it saw
+    assert r.timings_ms["guided_gradcam"] > 0
 
 
 def test_burned_in_marks_are_painted_over_before_both_stages(tiny_pipeline):
