@@ -86,6 +86,20 @@ def test_viewer_shows_prediction_bars_and_attention(browser, server_url):
     assert browser.find_element(By.ID, "flag").text
     cam = browser.find_element(By.ID, "img-cam").get_attribute("src")
     assert cam.startswith("data:image/png;base64,")
+    assert not browser.find_element(By.ID, "fig-guided").is_displayed()
+
+
+def test_viewer_shows_guided_gradcam_when_asked(browser, server_url):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server_url)
+    browser.find_element(By.ID, "guided").click()
+    browser.find_element(By.ID, "file").send_keys(str(SAMPLES[1]))
+    WebDriverWait(browser, 60).until(ec.visibility_of_element_located((By.ID, "fig-guided")))
+    guided = browser.find_element(By.ID, "img-guided").get_attribute("src")
+    assert guided.startswith("data:image/png;base64,")
 
 
 def test_viewer_shows_a_readable_error_for_a_non_image(browser, server_url, tmp_path):
