@@ -93,10 +93,13 @@ def serving_forward(model: keras.Model, key: str | None, cache_dir: Path = LITER
             pass  # damaged or foreign: convert again below
     print(f"lunggate: compiling {model.name} for this CPU (once, ~30 s)", file=sys.stderr)
     flatbuffer = convert(model)
-    # Written aside and renamed, so concurrent processes never read a half-written file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tflite")
-    with os.fdopen(fd, "wb") as f:
-        f.write(flatbuffer)
-    os.replace(tmp, path)
+    try:
+        # Written aside and renamed, so concurrent processes never read a half-written file.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tflite")
+        with os.fdopen(fd, "wb") as f:
+            f.write(flatbuffer)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only install still serves, it just converts each run
+        print(f"lunggate: cannot cache {path.name} ({exc.strerror})", file=sys.stderr)
     return LiteRTForward(flatbuffer, model.output_names)

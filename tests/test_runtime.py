@@ -56,3 +56,11 @@ def test_a_litert_forward_refuses_a_model_without_the_named_outputs(tmp_path: Pa
     flatbuffer = runtime.convert(two_output_model())
     with pytest.raises(ValueError, match="lacks outputs"):
         runtime.LiteRTForward(flatbuffer, ["features", "nowhere"])
+
+
+def test_an_unwritable_cache_still_serves(tmp_path: Path, keras_session, capsys):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would go")
+    forward = runtime.serving_forward(two_output_model(), "tiny", blocked / "litert")
+    assert forward.runtime == "litert" and forward(np.ones((1, 16, 16, 1), np.float32))
+    assert "cannot cache" in capsys.readouterr().err
