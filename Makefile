@@ -32,7 +32,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
-# Every figure in reports/ from the shipped weights (roughly half an hour on 2 cores).
+# Every figure in reports/ from the shipped weights (roughly twenty minutes on 2 cores).
 reports: $(STAMP)
 	$(BIN)/lunggate eval-seg --split test --data-root $(DATA_ROOT)
 	for input in masked raw; do for split in val test; do \
