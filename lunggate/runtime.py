@@ -91,7 +91,7 @@ def serving_forward(model: keras.Model, key: str | None, cache_dir: Path = LITER
             return LiteRTForward(path.read_bytes(), model.output_names)
         except (OSError, ValueError, RuntimeError):
             pass  # damaged or foreign: convert again below
-    print(f"lunggate: compiling {model.name} for this CPU (once, ~30 s)", file=sys.stderr)
+    print(f"lunggate: compiling {key} for this CPU (once per weights file, ~30 s)", file=sys.stderr)
     flatbuffer = convert(model)
     try:
         # Written aside and renamed, so concurrent processes never read a half-written file.
