@@ -128,7 +128,7 @@ class LungClassifier:
             ]
         )
 
-    def variants(
+    def _variants(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> tuple[np.ndarray, list[Box]]:
         """(V, N, S, S, 1) input for each mask variant, the mask as found first, and its boxes."""
@@ -147,7 +147,7 @@ class LungClassifier:
         """
         for s in range(0, len(images), self.batch_size):
             chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
-            x, boxes = self.variants(chunk, chunk_masks)
+            x, boxes = self._variants(chunk, chunk_masks)
             runs = [forward(x.reshape(-1, *x.shape[2:])) for forward in self._forwards]
             n = len(chunk)
             logits = np.mean([z for _, z in runs], axis=0).reshape(len(x), n, -1).mean(0)
@@ -166,7 +166,9 @@ class LungClassifier:
     ) -> np.ndarray:
         """(N, 4) logits of the answer: the mean over members and mask variants."""
         chunks = [logits for logits, _, _ in self._answer(images, masks)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.class_names)))
+        if not chunks:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        return np.concatenate(chunks)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated class probabilities."""

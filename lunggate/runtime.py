@@ -1,12 +1,12 @@
 """Forward passes for serving: LiteRT (XNNPACK) for saved weights, TensorFlow otherwise.
 
-On this 2-core CPU, LiteRT's XNNPACK kernels run the shipped MobileNetV2 classifier
-about 3x and the U-Net about 2-3x faster than TensorFlow does, with the same outputs
-to within 1e-5; that is what lets the pipeline average several networks and mask
-variants per answer within its latency budget. Converting a model takes about half a
-minute, so the flatbuffer is built locally (nothing is downloaded) once per weights
-file and kept in ``.cache/litert``, named by the weights' SHA-256 and the converter's
-version. Models without a weights file (training, tests) run through TensorFlow.
+On a small CPU, LiteRT's XNNPACK kernels run the shipped networks several times
+faster than TensorFlow does (``lunggate bench`` times both) with the same outputs
+(tests/test_runtime.py); that is what lets the pipeline average several networks and
+mask variants per answer within its latency budget. Converting a model is slow, so
+the flatbuffer is built locally (nothing is downloaded) once per weights file and
+kept in ``.cache/litert``, named by the weights' SHA-256 and the converter's version.
+Models without a weights file (training, tests) run through TensorFlow.
 """
 
 from __future__ import annotations
