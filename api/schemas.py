@@ -17,6 +17,10 @@ class BurnIn(BaseModel):
         description="share of the image inpainted as burned-in text, markers or wires "
         "before segmentation and classification"
     )
+    segmented_twice: bool = Field(
+        description="whether an overlay beyond the lungs was painted again from the body "
+        "alone and the lungs found a second time"
+    )
 
 
 class Attention(BaseModel):

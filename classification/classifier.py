@@ -13,11 +13,12 @@ import numpy as np
 from classification.backbones import build_classifier
 from classification.calibration import softmax
 from classification.config import ClassifierConfig
-from classification.gating import Box, gate, grow, to_image
+from classification.gating import Box, gate, to_image
 from classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.backend import keras
 from lunggate.runtime import serving_forward
+from segmentation.postprocess import grow
 
 
 @dataclass(frozen=True)

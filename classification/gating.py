@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from classification.config import GateConfig
+from segmentation.postprocess import grow
 
 
 @dataclass(frozen=True)
@@ -60,15 +61,6 @@ def feather(mask: np.ndarray, width_px: int) -> np.ndarray:
         return mask.astype(np.float32)
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3)
     return np.minimum(distance / width_px, 1.0).astype(np.float32)
-
-
-def grow(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a bool mask by ``radius`` pixels (a disc); a negative radius shrinks it."""
-    if radius == 0:
-        return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(radius) + 1,) * 2)
-    morph = cv2.dilate if radius > 0 else cv2.erode
-    return morph(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def dilate(mask: np.ndarray, fraction: float) -> np.ndarray:

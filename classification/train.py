@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from classification.calibration import fit_temperature, nll
 from classification.classifier import LungClassifier, new_model
 from classification.config import ClassifierConfig, ClsTrainConfig
-from classification.gating import gate, grow
+from classification.gating import gate
 from classification.plots import plot_history
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.augment import xray_augmentation
@@ -29,7 +29,8 @@ from lunggate.errors import ModelFileError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.splits import split_records
 from segmentation.burnin import BurnInConfig
-from segmentation.cache import images_and_masks, predicted_masks
+from segmentation.cache import images_and_masks
+from segmentation.postprocess import grow
 from segmentation.segmenter import UNetSegmenter
 from segmentation.train import track_batch_statistics
 
@@ -50,7 +51,7 @@ def load_split(
     images = list(load_images([r.image for r in records]))
     if segmenter is None:
         return images, [None] * len(images)
-    return images, predicted_masks(segmenter, records, BurnInConfig(enabled=False))
+    return images_and_masks(segmenter, records, BurnInConfig(enabled=False), originals=images)
 
 
 def jitter_mask(

@@ -28,6 +28,7 @@ from classification.classifier import LungClassifier
 from lunggate import CLASS_NAMES, __version__
 from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from segmentation.burnin import BurnInConfig, remove_burn_in
+from segmentation.find import find_lungs
 from segmentation.segmenter import UNetSegmenter
 
 OUTSIDE_LUNGS = "outside_lungs"
@@ -146,14 +147,15 @@ class Pipeline:
         n = max(1, len(images))
         start = time.perf_counter()
         removed = [remove_burn_in(img, self.burn_in) for img in images]
-        cleaned = [img for img, _ in removed]
         removal_ms = (time.perf_counter() - start) * 1000 / n
         start = time.perf_counter()
-        found = self.segmenter.segment(cleaned)
+        lungs = find_lungs(self.segmenter, images, self.burn_in, removed)
         seg_ms = (time.perf_counter() - start) * 1000 / n
+        cleaned = [f.image for f in lungs]
+        found = [f.lungs for f in lungs]
         results: list[Result] = []
         accepted = [k for k, f in enumerate(found) if f.quality.ok]
-        for f, (_, overlay) in zip(found, removed, strict=True):
+        for f, seen in zip(found, lungs, strict=True):
             q = f.quality
             results.append(
                 Result(
@@ -161,7 +163,8 @@ class Pipeline:
                     reason=None if q.ok else f"no plausible lungs: {q.reason}",
                     burn_in={
                         "enabled": self.burn_in.enabled,
-                        "removed_fraction": round(float(overlay.mean()), 4),
+                        "removed_fraction": round(float(seen.overlay.mean()), 4),
+                        "segmented_twice": seen.first is not None,
                     },
                     lung={
                         "area_fraction": round(q.area_fraction, 4),

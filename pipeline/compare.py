@@ -36,8 +36,9 @@ from lunggate.overlays import to_rgb  # noqa: E402
 from lunggate.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
 from lunggate.splits import split_records
 from pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
-from segmentation.burnin import BurnInConfig, remove_all  # noqa: E402
-from segmentation.cache import predicted_masks  # noqa: E402
+from segmentation.burnin import BurnInConfig  # noqa: E402
+from segmentation.cache import images_and_masks  # noqa: E402
+from segmentation.find import Found, find_lungs  # noqa: E402
 from segmentation.metrics import dice  # noqa: E402
 from segmentation.segmenter import UNetSegmenter  # noqa: E402
 
@@ -145,10 +146,16 @@ class Comparison:
             for k, (img, m) in enumerate(zip(images, masks, strict=True))
         ]
 
-    def rerun(self, images: list[np.ndarray]) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
-        """Segment ``images`` (already past the overlay removal) and classify: probs per model."""
-        masks = [f.mask for f in self.segmenter.segment(images)]
-        return {kind: model.predict(images, masks) for kind, model in self.models.items()}, masks
+    def rerun(
+        self, images: list[np.ndarray], burn_in: BurnInConfig
+    ) -> tuple[dict[str, np.ndarray], list[Found]]:
+        """Run raw ``images`` through the pipeline (overlay removal, U-Net, classifiers).
+
+        Returns the probabilities per model and what each image became before them.
+        """
+        found = find_lungs(self.segmenter, images, burn_in)
+        cleaned, masks = [f.image for f in found], [f.lungs.mask for f in found]
+        return {kind: model.predict(cleaned, masks) for kind, model in self.models.items()}, found
 
     def artifact_test(self, originals, masks, clean: dict) -> tuple[dict, list, dict]:
         """Re-run the whole pipeline on artifact-burned copies; each kind also on its own.
@@ -163,8 +170,8 @@ class Comparison:
         kinds = self.config.artifacts.kinds
         burn_in = self.config.burn_in
         burned = self.burn(originals, masks, kinds)
-        cleaned = remove_all(burned, burn_in)
-        after, new_masks = self.rerun(cleaned)
+        after, found = self.rerun(burned, burn_in)
+        cleaned, new_masks = [f.image for f in found], [f.lungs.mask for f in found]
         result: dict = {}
         for kind, model in self.models.items():
             before = clean[kind][0]
@@ -179,13 +186,13 @@ class Comparison:
         )
         result["by_kind"] = {}
         for artifact in kinds:
-            alone, _ = self.rerun(remove_all(self.burn(originals, masks, (artifact,)), burn_in))
+            alone, _ = self.rerun(self.burn(originals, masks, (artifact,)), burn_in)
             result["by_kind"][artifact] = {
                 kind: flip_stats(clean[kind][0], alone[kind])["flip_rate"] for kind in alone
             }
         if burn_in.enabled:
             plain_masks = [f.mask for f in self.segmenter.segment(originals)]
-            plain_after, _ = self.rerun(burned)
+            plain_after, _ = self.rerun(burned, replace(burn_in, enabled=False))
             result["without_burn_in_removal"] = {
                 kind: flip_stats(model.predict(originals, plain_masks), plain_after[kind])
                 for kind, model in self.models.items()
@@ -218,10 +225,11 @@ def compare(
     """Write ``compare.json``, ``compare.md`` and figures to ``out``; return the JSON."""
     (records,) = split_records(data_root, split_file, split)
     originals = list(load_images([r.image for r in records]))
-    images = remove_all(originals, config.burn_in)
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
-    masks = predicted_masks(comparison.segmenter, records, config.burn_in, cleaned_images=images)
+    images, masks = images_and_masks(
+        comparison.segmenter, records, config.burn_in, originals=originals
+    )
     clean = comparison.run(images, masks)
     areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}
@@ -234,10 +242,12 @@ def compare(
     report["artifacts"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
     if external is not None:
         ext = external_records(external)
-        ext_images = remove_all([read_gray(r.image) for r in ext], config.burn_in)
+        ext_found = find_lungs(
+            comparison.segmenter, [read_gray(r.image) for r in ext], config.burn_in
+        )
         ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
-        ext_masks = [f.mask for f in comparison.segmenter.segment(ext_images)]
-        ext_run = comparison.run(ext_images, ext_masks)
+        ext_masks = [f.lungs.mask for f in ext_found]
+        ext_run = comparison.run([f.image for f in ext_found], ext_masks)
         ext_areas = np.array([m.mean() for m in ext_masks])
         report["external"] = {"source": str(external), "n": len(ext)}
         for kind, (probs, scores) in ext_run.items():

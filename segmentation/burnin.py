@@ -6,8 +6,10 @@ on the validation split 0.06 % of the U-Net's lung pixels reach 230. A U-Net see
 a white mark against a lung border as an edge and moves its boundary towards it,
 and the lung-gated classifier reads that move; so the marks are inpainted from
 their surroundings before segmentation, and the classifier sees the same cleaned
-image. Large bright regions (shoulders, an over-exposed mediastinum) are left
-alone: only components up to ``max_area_fraction`` of the image are overlays.
+image. Once the lungs are found, a mark beyond them is painted again from the body
+alone (``repaint_beyond``; ``segmentation.find`` runs both passes). Large bright
+regions (shoulders, an over-exposed mediastinum) are left alone: only components up
+to ``max_area_fraction`` of the image are overlays.
 
 What this does not catch: overlays drawn in mid-grey, or a mark that merges with
 a large bright region. The compare report states its artifact figures with and
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 
 from segmentation.config import BurnInConfig
-from segmentation.postprocess import fill_holes
+from segmentation.postprocess import fill_holes, grow
 
 
 def _pixels(fraction: float, shape: tuple[int, ...]) -> int:
@@ -67,6 +69,32 @@ def remove_burn_in(
     radius = _pixels(config.inpaint_fraction, image.shape)
     cleaned = cv2.inpaint(image, overlay.astype(np.uint8), radius, cv2.INPAINT_TELEA)
     return cleaned, overlay
+
+
+def repaint_beyond(
+    image: np.ndarray,
+    cleaned: np.ndarray,
+    overlay: np.ndarray,
+    lungs: np.ndarray,
+    config: BurnInConfig = BurnInConfig(),
+) -> np.ndarray:
+    """``cleaned`` with the overlay's pixels beyond ``lungs`` painted again from the body alone.
+
+    The first inpainting fills a mark lying against a lung partly with lung, and the
+    U-Net then grows the lung into the fill: under ``lunggate compare``'s artifacts,
+    most of the mask's move on the validation split was such growth. Painted from
+    the pixels beyond the lungs only, the fill looks like the body it hides. Overlay
+    pixels within ``config.inset_fraction`` inside the lungs' border count as beyond
+    them, because the first mask already grew into the fill, and so do the lung
+    pixels of that thin rim as sources; the rest of ``cleaned`` is returned unchanged.
+    """
+    inner = grow(lungs, -_pixels(config.inset_fraction, image.shape))
+    beyond = overlay & ~inner
+    if not beyond.any():
+        return cleaned
+    radius = _pixels(config.inpaint_fraction, image.shape)
+    body = cv2.inpaint(image, (overlay | inner).astype(np.uint8), radius, cv2.INPAINT_TELEA)
+    return np.where(beyond, body, cleaned)
 
 
 def remove_all(images: Sequence[np.ndarray], config: BurnInConfig) -> list[np.ndarray]:

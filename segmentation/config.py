@@ -66,6 +66,14 @@ class BurnInConfig:
     the threshold but still carry the mark's outline."""
     inpaint_fraction: float = 0.012
     """Neighbourhood the inpainting draws on (3 px at 256)."""
+    repaint: bool = True
+    """Segment twice: the inpainting fills a mark lying against a lung partly from
+    the lung, and the U-Net grows the lung into that fill. Once the lungs are found,
+    the overlay's pixels beyond them are painted again from the body alone, and the
+    U-Net looks again (``segmentation.find``)."""
+    inset_fraction: float = 0.004
+    """Overlay pixels this far inside the first mask's border count as beyond the
+    lungs too (1 px at 256): the first pass has already grown into the fill."""
 
     def tag(self) -> str:
         """Short fingerprint, so cached masks of cleaned images name their settings."""

@@ -42,6 +42,15 @@ def keep_largest(mask: np.ndarray, n: int = 2) -> np.ndarray:
     return np.isin(labels, keep)
 
 
+def grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Grow a bool mask by ``radius`` pixels (a disc); a negative radius shrinks it."""
+    if radius == 0:
+        return mask.astype(bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(radius) + 1,) * 2)
+    morph = cv2.dilate if radius > 0 else cv2.erode
+    return morph(mask.astype(np.uint8), kernel).astype(bool)
+
+
 def clean_mask(probability: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Threshold, keep the two largest components (the lungs), fill their holes."""
     return fill_holes(keep_largest(probability >= threshold, 2))

@@ -28,6 +28,15 @@ def synthetic_xray(seed: int, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     return cv2.add(image, noise), mask
 
 
+def half_lung_with_mark() -> tuple[np.ndarray, np.ndarray]:
+    """Dark lung on the left half, body (170) on the right, a white block against the border."""
+    lungs = np.zeros((256, 256), bool)
+    lungs[:, :128] = True
+    image = np.where(lungs, 60, 170).astype(np.uint8)
+    image[100:140, 128:150] = 255
+    return image, lungs
+
+
 def write_dataset(root: Path, per_class: int = 3, size: int = 64) -> Path:
     """Write ``<Class>/images`` and ``<Class>/masks`` PNGs of synthetic X-rays."""
     for c, label in enumerate(CLASS_NAMES):

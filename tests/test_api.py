@@ -57,6 +57,7 @@ def test_predict_returns_the_result_contract(client):
     assert body["models"]["masked"] is True
     assert {"segmentation", "classification_gradcam"} <= body["timings_ms"].keys()
     assert body["burn_in"]["enabled"] is True and 0 <= body["burn_in"]["removed_fraction"] < 1
+    assert isinstance(body["burn_in"]["segmented_twice"], bool)
     assert body["image"] == {"width": 256, "height": 256, "format": "PNG", "mode": "L", "bits": 8}
     assert body["overlays"] is None
 

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import half_lung_with_mark
 from segmentation.burnin import BurnInConfig, overlay_mask, remove_burn_in
 
 
@@ -82,3 +83,29 @@ def test_sizes_scale_with_the_image():
 def test_cache_tag_names_the_settings():
     assert BurnInConfig().tag() == BurnInConfig().tag()
     assert BurnInConfig().tag() != BurnInConfig(threshold=200).tag()
+
+
+def test_repainting_fills_a_mark_beyond_the_lungs_from_the_body_alone():
+    from segmentation.burnin import repaint_beyond
+
+    marked, lungs = half_lung_with_mark()
+    cleaned, removed = remove_burn_in(marked)
+    repainted = repaint_beyond(marked, cleaned, removed, lungs)
+    beyond = removed & ~lungs
+    beyond[:, :130] = False  # the two columns next to the border mix both sides
+    # The plain inpainting drew the lung's dark into the body; the repaint does not.
+    assert cleaned[beyond].min() < 100
+    assert repainted[beyond].min() >= 150
+    assert (repainted[~removed] == marked[~removed]).all()
+    deeper = removed & lungs
+    deeper[:, 127] = False  # deeper inside than the 1 px inset at 256: left as painted
+    assert deeper.any() and (repainted[deeper] == cleaned[deeper]).all()
+
+
+def test_repainting_leaves_a_mark_inside_the_lungs_alone():
+    from segmentation.burnin import repaint_beyond
+
+    marked, lungs = half_lung_with_mark()
+    cleaned, removed = remove_burn_in(marked)
+    everything = np.ones_like(lungs)
+    assert repaint_beyond(marked, cleaned, removed, everything) is cleaned

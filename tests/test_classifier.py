@@ -44,7 +44,7 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
 
 
 def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
-    from classification.gating import grow
+    from segmentation.postprocess import grow
 
     classifier = save_tiny(tmp_path / "cls.npz")
     classifier.config = replace(TINY, gate=replace(TINY.gate, mask_variants_px=(-2, 0, 2)))
@@ -172,8 +172,8 @@ def test_mask_jitter_grows_or_shrinks_within_bounds():
 
 
 def test_mask_bites_move_the_border_locally_only():
-    from classification.gating import grow
     from classification.train import jitter_mask
+    from segmentation.postprocess import grow
 
     mask = np.zeros((100, 100), bool)
     mask[30:70, 30:70] = True

@@ -50,8 +50,21 @@ def test_burned_in_marks_are_painted_over_before_both_stages(tiny_pipeline):
     kept = Pipeline(
         tiny_pipeline.segmenter, tiny_pipeline.classifier, burn_in=BurnInConfig(enabled=False)
     ).analyze(marked)
-    assert kept.burn_in == {"enabled": False, "removed_fraction": 0.0}
+    assert kept.burn_in == {"enabled": False, "removed_fraction": 0.0, "segmented_twice": False}
     assert cleaned.to_dict()["burn_in"] == cleaned.burn_in
+
+
+def test_a_mark_against_a_lung_has_the_lungs_found_again(tiny_pipeline):
+    image = read_gray(SAMPLES[0])
+    lungs = tiny_pipeline.analyze(image).mask
+    rows, cols = np.nonzero(lungs)
+    row = int(np.median(rows))
+    col = int(cols[rows == row].max())  # the outer edge of a lung, halfway down
+    marked = image.copy()
+    marked[row - 6 : row + 6, col - 3 : col + 9] = 255  # straddles the lung's border
+    r = tiny_pipeline.analyze(marked)
+    assert r.burn_in["segmented_twice"] and r.burn_in["removed_fraction"] > 0
+    assert not tiny_pipeline.analyze(image).burn_in["segmented_twice"]
 
 
 def test_blank_image_is_rejected_with_a_reason(tiny_pipeline):

@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -102,13 +103,18 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
     from lunggate.data import scan_dataset
     from segmentation.burnin import BurnInConfig
-    from segmentation.cache import predicted_masks
+    from segmentation.cache import FIRST, images_and_masks
 
     records = scan_dataset(tiny_dataset)
+    marked = cv2.imread(str(records[0].image), cv2.IMREAD_GRAYSCALE)
+    marked[26:38, 28:36] = 255  # a mark between the lungs: repainted, segmented again
+    cv2.imwrite(str(records[0].image), marked)
     segmenter = UNetSegmenter.load()
-    first = predicted_masks(segmenter, records, BurnInConfig(), tmp_path)
+    images, masks = images_and_masks(segmenter, records, BurnInConfig(), tmp_path)
     (cache,) = tmp_path.glob("masks_*.npz")
-    assert [m.shape for m in first] == [(64, 64)] * len(records)
+    assert [m.shape for m in masks] == [(64, 64)] * len(records)
+    with np.load(cache) as stored:
+        assert FIRST + records[0].id in stored.files
 
     class Refuses:
         weights_sha256, runtime = segmenter.weights_sha256, segmenter.runtime
@@ -116,30 +122,32 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
         def segment(self, images):
             raise AssertionError("cached masks must not be recomputed")
 
-    again = predicted_masks(Refuses(), records, BurnInConfig(), tmp_path)
-    assert all((a == b).all() for a, b in zip(first, again, strict=True))
+    again = images_and_masks(Refuses(), records, BurnInConfig(), tmp_path)
+    for before, after in zip((images, masks), again, strict=True):
+        assert all((a == b).all() for a, b in zip(before, after, strict=True))
 
     cache.write_bytes(cache.read_bytes()[:100])  # as if a run died while writing
-    redone = predicted_masks(segmenter, records, BurnInConfig(), tmp_path)
-    assert all((a == b).all() for a, b in zip(first, redone, strict=True))
+    _, redone = images_and_masks(segmenter, records, BurnInConfig(), tmp_path)
+    assert all((a == b).all() for a, b in zip(masks, redone, strict=True))
 
 
 def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_path: Path):
     from dataclasses import replace
 
     from lunggate.data import load_images, scan_dataset
-    from segmentation.burnin import BurnInConfig, remove_all
-    from segmentation.cache import predicted_masks
+    from segmentation.burnin import BurnInConfig
+    from segmentation.cache import images_and_masks
 
     records = scan_dataset(tiny_dataset)
     segmenter = UNetSegmenter.load()
-    read = predicted_masks(segmenter, records, BurnInConfig(), tmp_path / "read")
-    cleaned = remove_all(list(load_images([r.image for r in records])), BurnInConfig())
+    read = images_and_masks(segmenter, records, BurnInConfig(), tmp_path / "read")
+    originals = list(load_images([r.image for r in records]))
     gone = [replace(r, image=tmp_path / "gone.png") for r in records]  # nothing to read
-    handed = predicted_masks(
-        segmenter, gone, BurnInConfig(), tmp_path / "handed", cleaned_images=cleaned
+    handed = images_and_masks(
+        segmenter, gone, BurnInConfig(), tmp_path / "handed", originals=originals
     )
-    assert all((a == b).all() for a, b in zip(read, handed, strict=True))
+    for before, after in zip(read, handed, strict=True):
+        assert all((a == b).all() for a, b in zip(before, after, strict=True))
 
 
 def test_training_batches_are_painted_over_as_serving_input_is(monkeypatch):
