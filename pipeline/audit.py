@@ -37,6 +37,7 @@ CSV_COLUMNS = [
     "in_lung",
     "lung_area_fraction",
     "burn_in_removed_fraction",
+    "burn_in_segmented_twice",
     "flag",
     "reason",
 ]
@@ -46,6 +47,7 @@ def csv_row(path: str, payload: dict) -> dict:
     probs = payload.get("probabilities") or {}
     attention = payload.get("attention") or {}
     lung = payload.get("lung") or {}
+    burn_in = payload.get("burn_in") or {}
     return {
         "path": path,
         "status": payload["status"],
@@ -53,7 +55,8 @@ def csv_row(path: str, payload: dict) -> dict:
         **{f"p_{c}": probs.get(c, "") for c in CLASS_NAMES},
         "in_lung": "" if attention.get("in_lung") is None else attention["in_lung"],
         "lung_area_fraction": lung.get("area_fraction", ""),
-        "burn_in_removed_fraction": (payload.get("burn_in") or {}).get("removed_fraction", ""),
+        "burn_in_removed_fraction": burn_in.get("removed_fraction", ""),
+        "burn_in_segmented_twice": burn_in.get("segmented_twice", ""),
         "flag": attention.get("flag") or "",
         "reason": payload.get("reason") or "",
     }

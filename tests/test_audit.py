@@ -26,6 +26,7 @@ def test_audit_writes_csv_json_and_html(tiny_pipeline, tmp_path):
     assert list(rows[0].keys()) == CSV_COLUMNS
     broken = next(r for r in rows if r["path"] == "broken.png")
     assert broken["status"] == "error" and "not a PNG" in broken["reason"]
+    assert {r["burn_in_segmented_twice"] for r in rows if r["status"] == "ok"} <= {"True", "False"}
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     assert len(data["results"]) == 4
     html = (tmp_path / "report" / "report.html").read_text()
