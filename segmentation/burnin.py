@@ -90,9 +90,12 @@ def repaint_beyond(
     """
     inner = grow(lungs, -_pixels(config.inset_fraction, image.shape))
     beyond = overlay & ~inner
-    if not beyond.any():
-        return cleaned
     radius = _pixels(config.inpaint_fraction, image.shape)
+    # Inpainting reads pixels up to ``radius`` away: overlays farther from the lungs
+    # were filled from the body already, and repainting them (an inpainting of the
+    # whole lung field, the costly part) would give the same pixels.
+    if not (beyond & grow(inner, radius + 1)).any():
+        return cleaned
     body = cv2.inpaint(image, (overlay | inner).astype(np.uint8), radius, cv2.INPAINT_TELEA)
     return np.where(beyond, body, cleaned)
 

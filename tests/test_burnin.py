@@ -109,3 +109,16 @@ def test_repainting_leaves_a_mark_inside_the_lungs_alone():
     cleaned, removed = remove_burn_in(marked)
     everything = np.ones_like(lungs)
     assert repaint_beyond(marked, cleaned, removed, everything) is cleaned
+
+
+def test_a_mark_out_of_the_inpaintings_reach_of_the_lungs_is_not_repainted():
+    from segmentation.burnin import repaint_beyond
+
+    marked, lungs = half_lung_with_mark()
+    marked[100:140, 128:150] = 170  # the mark against the border goes...
+    marked[100:140, 200:220] = 255  # ...and one far from the lungs comes
+    cleaned, removed = remove_burn_in(marked)
+    assert repaint_beyond(marked, cleaned, removed, lungs) is cleaned
+    # Skipping it loses nothing: painting it again would give the same pixels.
+    body = cv2.inpaint(marked, (removed | lungs).astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    assert (body[removed] == cleaned[removed]).all()
