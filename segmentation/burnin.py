@@ -82,7 +82,7 @@ def repaint_beyond(
 
     The first inpainting fills a mark lying against a lung partly with lung, and the
     U-Net then grows the lung into the fill: under ``lunggate compare``'s artifacts,
-    most of the mask's move on the validation split was such growth. Painted from
+    much of the mask's move on the validation split was such growth. Painted from
     the pixels beyond the lungs only, the fill looks like the body it hides. Overlay
     pixels within ``config.inset_fraction`` inside the lungs' border count as beyond
     them, because the first mask already grew into the fill, and so do the lung
