@@ -30,8 +30,8 @@ from lunggate.figures import save_grid
 from lunggate.overlays import draw_outline, heatmap_overlay
 from lunggate.paths import SPLIT_FILE
 from lunggate.splits import split_records
-from segmentation.burnin import BurnInConfig
 from segmentation.cache import images_and_masks
+from segmentation.config import BurnInConfig
 from segmentation.segmenter import UNetSegmenter
 
 

@@ -28,8 +28,8 @@ from lunggate.data import Record, load_images
 from lunggate.errors import ModelFileError
 from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.splits import split_records
-from segmentation.burnin import BurnInConfig
 from segmentation.cache import images_and_masks
+from segmentation.config import BurnInConfig
 from segmentation.postprocess import grow
 from segmentation.segmenter import UNetSegmenter
 from segmentation.train import track_batch_statistics

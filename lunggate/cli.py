@@ -16,8 +16,7 @@ from classification.config import ClsTrainConfig, GateConfig
 from lunggate.errors import LunggateError
 from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
-from segmentation.burnin import BurnInConfig
-from segmentation.config import SegTrainConfig
+from segmentation.config import BurnInConfig, SegTrainConfig
 
 
 def _data_root(parser: argparse.ArgumentParser) -> None:

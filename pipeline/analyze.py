@@ -27,7 +27,8 @@ from classification.attention import (
 from classification.classifier import LungClassifier
 from lunggate import CLASS_NAMES, __version__
 from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
-from segmentation.burnin import BurnInConfig, remove_burn_in
+from segmentation.burnin import remove_burn_in
+from segmentation.config import BurnInConfig
 from segmentation.find import find_lungs
 from segmentation.segmenter import UNetSegmenter
 
@@ -155,8 +156,8 @@ class Pipeline:
         found = [f.lungs for f in lungs]
         results: list[Result] = []
         accepted = [k for k, f in enumerate(found) if f.quality.ok]
-        for f, seen in zip(found, lungs, strict=True):
-            q = f.quality
+        for seen in lungs:
+            q = seen.lungs.quality
             results.append(
                 Result(
                     status="ok" if q.ok else "rejected",
@@ -176,7 +177,7 @@ class Pipeline:
                         "burn_in_removal": round(removal_ms, 2),
                         "segmentation": round(seg_ms, 2),
                     },
-                    mask=f.mask,
+                    mask=seen.lungs.mask,
                 )
             )
         if not accepted:

@@ -36,8 +36,8 @@ from lunggate.overlays import to_rgb  # noqa: E402
 from lunggate.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
 from lunggate.splits import split_records
 from pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
-from segmentation.burnin import BurnInConfig  # noqa: E402
 from segmentation.cache import images_and_masks  # noqa: E402
+from segmentation.config import BurnInConfig  # noqa: E402
 from segmentation.find import Found, find_lungs  # noqa: E402
 from segmentation.metrics import dice  # noqa: E402
 from segmentation.segmenter import UNetSegmenter  # noqa: E402

@@ -20,7 +20,7 @@ import numpy as np
 
 from lunggate.data import Record, load_images
 from lunggate.paths import CACHE_DIR
-from segmentation.burnin import BurnInConfig
+from segmentation.config import BurnInConfig
 from segmentation.find import find_lungs, rebuild
 from segmentation.segmenter import UNetSegmenter
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segmentation.burnin import BurnInConfig, remove_burn_in, repaint_beyond
+from segmentation.burnin import remove_burn_in, repaint_beyond
+from segmentation.config import BurnInConfig
 from segmentation.segmenter import LungSegmentation, UNetSegmenter
 
 

@@ -19,8 +19,8 @@ from lunggate.checkpoint import BestOnValidation
 from lunggate.data import Record, load_images, read_mask
 from lunggate.paths import SPLIT_FILE
 from lunggate.splits import split_records
-from segmentation.burnin import BurnInConfig, remove_all
-from segmentation.config import SegTrainConfig
+from segmentation.burnin import remove_all
+from segmentation.config import BurnInConfig, SegTrainConfig
 from segmentation.metrics import dice
 from segmentation.model import build_unet, standardize
 from segmentation.segmenter import UNetSegmenter

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import half_lung_with_mark
-from segmentation.burnin import BurnInConfig, overlay_mask, remove_burn_in
+from segmentation.burnin import overlay_mask, remove_burn_in
+from segmentation.config import BurnInConfig
 
 
 def gradient(size: int = 256) -> np.ndarray:

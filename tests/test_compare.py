@@ -17,7 +17,7 @@ from pipeline.compare import (
     markdown,
     model_report,
 )
-from segmentation.burnin import BurnInConfig
+from segmentation.config import BurnInConfig
 
 
 def perfect(n_per_class: int = 10):

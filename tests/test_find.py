@@ -5,7 +5,8 @@ from dataclasses import replace
 import numpy as np
 
 from conftest import half_lung_with_mark
-from segmentation.burnin import BurnInConfig, remove_burn_in, repaint_beyond
+from segmentation.burnin import remove_burn_in, repaint_beyond
+from segmentation.config import BurnInConfig
 from segmentation.find import find_lungs, rebuild
 from segmentation.postprocess import assess
 from segmentation.segmenter import LungSegmentation

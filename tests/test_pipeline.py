@@ -8,7 +8,7 @@ from conftest import SAMPLES
 from lunggate import CLASS_NAMES
 from lunggate.data import read_gray
 from pipeline.analyze import OUTSIDE_LUNGS, Pipeline
-from segmentation.burnin import BurnInConfig
+from segmentation.config import BurnInConfig
 
 
 def test_result_carries_everything_users_need(tiny_pipeline):

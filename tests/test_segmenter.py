@@ -102,8 +102,8 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
     from lunggate.data import scan_dataset
-    from segmentation.burnin import BurnInConfig
     from segmentation.cache import FIRST, images_and_masks
+    from segmentation.config import BurnInConfig
 
     records = scan_dataset(tiny_dataset)
     marked = cv2.imread(str(records[0].image), cv2.IMREAD_GRAYSCALE)
@@ -135,8 +135,8 @@ def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_pat
     from dataclasses import replace
 
     from lunggate.data import load_images, scan_dataset
-    from segmentation.burnin import BurnInConfig
     from segmentation.cache import images_and_masks
+    from segmentation.config import BurnInConfig
 
     records = scan_dataset(tiny_dataset)
     segmenter = UNetSegmenter.load()
@@ -154,7 +154,8 @@ def test_training_batches_are_painted_over_as_serving_input_is(monkeypatch):
     import albumentations as A
 
     from segmentation import train
-    from segmentation.burnin import BurnInConfig, remove_burn_in
+    from segmentation.burnin import remove_burn_in
+    from segmentation.config import BurnInConfig
     from segmentation.model import standardize
 
     monkeypatch.setattr(train, "xray_augmentation", lambda marks: A.Compose([]))
