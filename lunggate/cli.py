@@ -149,6 +149,7 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
         init_weights=str(args.init) if args.init else None,
         marks=args.marks,
         consistency=args.consistency,
+        seed=args.seed,
     )
     out = args.out or CLASSIFIER_WEIGHTS[args.input]
     print(
@@ -333,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     _marks_arg(p, ClsTrainConfig.marks)
     _init_arg(p)
     p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=ClsTrainConfig.seed,
+        help="seeds the order, augmentation and new layers; ensemble members need distinct ones",
+    )
     p.add_argument(
         "--snapshots", type=Path, default=None, help="also keep every epoch's weights here"
     )

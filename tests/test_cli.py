@@ -75,3 +75,20 @@ def test_predict_writes_guided_gradcam_on_request(tmp_path: Path):
     assert main(["predict", str(SAMPLES[0]), "--out", str(tmp_path), "--guided"]) == 0
     written = {p.name.removeprefix(SAMPLES[0].stem) for p in tmp_path.iterdir()}
     assert written == {"_lungs.png", "_gradcam.png", "_guided_gradcam.png", ".json"}
+
+
+def test_train_cls_hands_its_seed_and_settings_to_training(tmp_path: Path, monkeypatch, capsys):
+    import classification.train
+
+    seen = {}
+
+    def fake_train(config, data_root, out, split_file, snapshots=None):
+        seen.update(config=config, out=out, snapshots=snapshots)
+        return {"epochs": 0}
+
+    monkeypatch.setattr(classification.train, "train_classifier", fake_train)
+    args = ["train-cls", "--out", str(tmp_path / "m.npz"), "--seed", "12", "--consistency", "2"]
+    assert main(args + ["--snapshots", str(tmp_path / "epochs")]) == 0
+    config = seen["config"]
+    assert (config.seed, config.consistency) == (12, 2.0)
+    assert seen["out"] == tmp_path / "m.npz" and seen["snapshots"] == tmp_path / "epochs"
