@@ -100,7 +100,18 @@ class ClsTrainConfig:
     consistency: float = 0.0
     """Masked input: weight of the penalty on two gates of one image answering apart
     (``train.paired_loss``); > 0 halves the distinct images per batch."""
+    marked_twins: float = 0.0
+    """Masked input, with consistency: share of pairs whose second view is the image
+    with random marks burned in beyond its lungs, cleaned and segmented as the
+    pipeline would (``train.marked_views``)."""
 
     def __post_init__(self) -> None:
         if self.consistency > 0 and self.batch_size % 2:
             raise LunggateError(f"consistency pairs need an even batch size, not {self.batch_size}")
+        if self.marked_twins > 0 and (self.consistency <= 0 or self.model.gate.input != "masked"):
+            raise LunggateError(
+                "marked twins are the second view of consistency pairs of a masked model: "
+                "they need --consistency > 0 and --input masked"
+            )
+        if not 0 <= self.marked_twins <= 1:
+            raise LunggateError(f"marked twins is a share from 0 to 1, not {self.marked_twins}")

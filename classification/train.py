@@ -30,9 +30,10 @@ from lunggate.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.splits import split_records
 from segmentation.cache import images_and_masks
 from segmentation.config import BurnInConfig
+from segmentation.find import find_lungs
 from segmentation.postprocess import grow
 from segmentation.segmenter import UNetSegmenter
-from segmentation.train import track_batch_statistics
+from segmentation.train import marked_copies, track_batch_statistics
 
 
 def labels_of(records: list[Record]) -> np.ndarray:
@@ -77,13 +78,35 @@ def jitter_mask(
     return out if out.any() else mask
 
 
-def batches(images, masks, labels, config: ClsTrainConfig):
+def marked_views(
+    segmenter: UNetSegmenter, images: list[np.ndarray], masks: list[np.ndarray], seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each image with random marks burned in beyond its lungs, as the pipeline sees it.
+
+    The marks (``BurnedInMarks``, not ``lunggate compare``'s generator) are painted
+    over and the lungs found again (``find_lungs``): what comes back is the cleaned
+    image and the U-Net's mask of it, which has moved under marks that never touched
+    a lung. Jittered masks only imitate that move; these are the move itself.
+    """
+    burned = [
+        np.where(mask, image, marked)
+        for image, mask, marked in zip(images, masks, marked_copies(images, seed), strict=True)
+    ]
+    found = find_lungs(segmenter, burned, BurnInConfig())
+    return [f.image for f in found], [f.lungs.mask for f in found]
+
+
+def batches(images, masks, labels, config: ClsTrainConfig, marked=None):
     """Endless augmented, gated, one-hot batches; image and mask are augmented together.
 
     With ``config.consistency`` > 0 every image comes twice in a row, each copy gated
     through its own jittered mask and shifted crop: the pairs ``paired_loss`` compares.
+    ``marked`` (``marked_views``' images and masks) then supplies the second copy of a
+    ``config.marked_twins`` share of pairs, augmented exactly as the first.
     """
-    augment = xray_augmentation(mask_interpolation=cv2.INTER_NEAREST, marks=config.marks)
+    augment = xray_augmentation(
+        mask_interpolation=cv2.INTER_NEAREST, marks=config.marks, twins=marked is not None
+    )
     augment.set_random_seed(config.seed)
     gate_config = config.model.gate
     rng = np.random.default_rng(config.seed)
@@ -100,12 +123,18 @@ def batches(images, masks, labels, config: ClsTrainConfig):
                     image = augment(image=images[i])["image"]
                     xs += [gate(image, None, gate_config)[0]] * views
                     continue
-                out = augment(image=images[i], mask=masks[i].astype(np.uint8))
-                for _ in range(views):
-                    mask = jitter_mask(out["mask"], rng, config.mask_jitter_px, config.mask_bites)
+                twin = {}
+                if marked is not None:
+                    twin = {"twin_image": marked[0][i], "twin_mask": marked[1][i].astype(np.uint8)}
+                out = augment(image=images[i], mask=masks[i].astype(np.uint8), **twin)
+                views_of = [("image", "mask")] * views
+                if twin and rng.random() < config.marked_twins:
+                    views_of[1] = ("twin_image", "twin_mask")
+                for image_key, mask_key in views_of:
+                    mask = jitter_mask(out[mask_key], rng, config.mask_jitter_px, config.mask_bites)
                     k = config.box_jitter_px
                     shift = tuple(int(v) for v in rng.integers(-k, k + 1, size=4))
-                    xs.append(gate(out["image"], mask, gate_config, shift)[0])
+                    xs.append(gate(out[image_key], mask, gate_config, shift)[0])
             yield np.stack(xs), eye[labels[np.repeat(chosen, views)]]
 
 
@@ -214,6 +243,9 @@ def train_classifier(
     train_images, train_masks = load_split(train, segmenter)
     val_images, val_masks = load_split(val, segmenter)
     y_train, y_val = labels_of(train), labels_of(val)
+    marked = None
+    if config.marked_twins > 0 and segmenter is not None:
+        marked = marked_views(segmenter, train_images, train_masks, config.seed)
 
     track_batch_statistics(model)
     classifier = LungClassifier(model, config.model)
@@ -233,7 +265,8 @@ def train_classifier(
         tf.TensorSpec([None, len(CLASS_NAMES)], tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(
-        lambda: batches(train_images, train_masks, y_train, config), output_signature=signature
+        lambda: batches(train_images, train_masks, y_train, config, marked),
+        output_signature=signature,
     ).prefetch(4)
     meta = {
         "kind": "classifier",

@@ -149,6 +149,7 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
         init_weights=str(args.init) if args.init else None,
         marks=args.marks,
         consistency=args.consistency,
+        marked_twins=args.marked_twins,
         seed=args.seed,
     )
     out = args.out or CLASSIFIER_WEIGHTS[args.input]
@@ -330,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=ClsTrainConfig.consistency,
         help="masked input: weight of the penalty on two differently jittered gates of one "
         "image answering apart (0 turns it off)",
+    )
+    p.add_argument(
+        "--marked-twins",
+        type=float,
+        default=ClsTrainConfig.marked_twins,
+        help="masked input, with consistency: share of pairs whose second view carries "
+        "random marks beyond the lungs, cleaned and segmented as the pipeline would",
     )
     _marks_arg(p, ClsTrainConfig.marks)
     _init_arg(p)

@@ -10,9 +10,9 @@ import pytest
 from classification.classifier import LungClassifier, new_model
 from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
 from classification.ensemble import combine
-from conftest import synthetic_xray
+from conftest import LeftHalf, synthetic_xray
 from lunggate import CLASS_NAMES, modelfile
-from lunggate.errors import ModelFileError
+from lunggate.errors import LunggateError, ModelFileError
 from lunggate.paths import SEGMENTER_WEIGHTS
 
 TINY = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="masked", input_size=64))
@@ -318,3 +318,71 @@ def test_ensemble_refuses_mismatched_or_single_members(tmp_path: Path, keras_ses
     combine([tmp_path / "a.npz", tmp_path / "c.npz"], tmp_path / "ens.npz")
     with pytest.raises(ModelFileError, match="already an ensemble"):
         combine([tmp_path / "ens.npz", tmp_path / "a.npz"], tmp_path / "ens2.npz")
+
+
+def test_marked_twins_need_consistency_and_a_masked_model():
+    with pytest.raises(LunggateError, match="consistency"):
+        ClsTrainConfig(marked_twins=0.5)
+    raw = ClassifierConfig(gate=GateConfig(input="raw"))
+    with pytest.raises(LunggateError, match="masked"):
+        ClsTrainConfig(model=raw, consistency=1.0, marked_twins=0.5)
+    with pytest.raises(LunggateError, match="share"):
+        ClsTrainConfig(consistency=1.0, marked_twins=1.5)
+
+
+def test_marked_views_carry_marks_beyond_the_lungs_only_and_the_pipelines_masks():
+    from classification.train import marked_views
+    from segmentation.config import BurnInConfig
+    from segmentation.find import find_lungs
+    from segmentation.postprocess import grow
+
+    images = [synthetic_xray(seed, 64)[0] for seed in range(6)]
+    lungs = [np.zeros((64, 64), bool) for _ in images]
+    for m in lungs:
+        m[:, :32] = True
+    views, masks = marked_views(LeftHalf(), images, lungs, seed=3)
+    plain = find_lungs(LeftHalf(), images, BurnInConfig())
+    # The overlay removal may paint a few pixels into a lung next to a mark; deeper in,
+    # every lung pixel is what the pipeline makes of the unmarked image.
+    deep = grow(lungs[0], -8)
+    for view, found in zip(views, plain, strict=True):
+        np.testing.assert_array_equal(view[deep], found.image[deep])
+    beyond = ~lungs[0]
+    assert any(
+        not np.array_equal(v[beyond], f.image[beyond]) for v, f in zip(views, plain, strict=True)
+    )
+    assert all(np.array_equal(m, lungs[0]) for m in masks)
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_marked_twins_are_the_second_view_of_a_pair(share: float, monkeypatch):
+    import albumentations as A
+
+    import classification.train as train
+    from classification.gating import gate
+
+    def no_change(**kwargs):
+        twins = {"twin_image": "image", "twin_mask": "mask"} if kwargs["twins"] else None
+        return A.Compose([], additional_targets=twins)
+
+    monkeypatch.setattr(train, "xray_augmentation", no_change)
+    pairs = [synthetic_xray(seed, 64) for seed in range(4)]
+    images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
+    twins = ([255 - i for i in images], [np.roll(m, 6, axis=1) for m in masks])
+    gate_config = GateConfig(input_size=32)
+    config = ClsTrainConfig(
+        model=ClassifierConfig(backbone="cnnx", gate=gate_config),
+        batch_size=8,
+        consistency=1.0,
+        marks=0.0,
+        marked_twins=share,
+        mask_jitter_px=0,
+        mask_bites=0,
+        box_jitter_px=0,
+    )
+    x, _ = next(train.batches(images, masks, np.arange(4), config, twins))
+    plain = [gate(i, m, gate_config)[0] for i, m in zip(images, masks, strict=True)]
+    marked = [gate(i, m, gate_config)[0] for i, m in zip(*twins, strict=True)]
+    for first, second in zip(x[0::2], x[1::2], strict=True):
+        k = next(k for k, p in enumerate(plain) if np.array_equal(p, first))
+        np.testing.assert_array_equal(second, marked[k] if share else plain[k])

@@ -4,26 +4,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from conftest import half_lung_with_mark
+from conftest import LeftHalf, half_lung_with_mark
 from segmentation.burnin import remove_burn_in, repaint_beyond
 from segmentation.config import BurnInConfig
 from segmentation.find import find_lungs, rebuild
-from segmentation.postprocess import assess
-from segmentation.segmenter import LungSegmentation
-
-
-class LeftHalf:
-    """A stand-in U-Net that always finds the left half and records what it saw."""
-
-    def __init__(self) -> None:
-        self.seen: list[list[np.ndarray]] = []
-
-    def segment(self, images):
-        self.seen.append([img.copy() for img in images])
-        masks = [np.zeros(img.shape, bool) for img in images]
-        for m in masks:
-            m[:, : m.shape[1] // 2] = True
-        return [LungSegmentation(m, assess(m)) for m in masks]
 
 
 def test_a_mark_against_the_lungs_is_repainted_and_segmented_again():
