@@ -9,6 +9,7 @@ import pytest
 
 from lunggate import CLASS_NAMES
 from lunggate.errors import DatasetError
+from pipeline.artifacts import ArtifactConfig
 from pipeline.compare import (
     CompareConfig,
     bootstrap_ci,
@@ -61,6 +62,7 @@ def fake_report() -> dict:
             "raw": {"flip_rate": 0.2, "mean_abs_prob_change": 0.1, "flip_rate_fixed_masks": 0.19},
             "mask_dice_median": 0.99,
             "by_kind": {"letters": {"masked": 0.004, "raw": 0.123}},
+            "more_seeds": {"2": {"masked": 0.012, "raw": 0.3}},
             "kinds": ["letters"],
             "seed": 1,
             "mask_variants_px": [0],
@@ -78,6 +80,8 @@ def test_markdown_lists_every_metric_for_both_models():
         "gate leak",
         "0.190",
         "letters alone | 0.004 | 0.123",
+        "over 2 layouts (seeds 1, 2): mean [min, max] | 0.011 [0.010, 0.012] | "
+        "0.250 [0.200, 0.300]",
         *CLASS_NAMES,
     ):
         assert needle in text
@@ -151,7 +155,11 @@ def test_compare_end_to_end_writes_every_part(
         out,
         external=tiny_dataset,
         split_file=tmp_path / "split.csv",
-        config=CompareConfig(bootstrap=10, burn_in=BurnInConfig(enabled=removal)),
+        config=CompareConfig(
+            bootstrap=10,
+            burn_in=BurnInConfig(enabled=removal),
+            more_seeds=(ArtifactConfig().seed, 5),
+        ),
     )
     assert report["n"] == len(records) == report["external"]["n"]
     for kind in ("masked", "raw"):
@@ -172,6 +180,12 @@ def test_compare_end_to_end_writes_every_part(
     assert report["artifacts"]["burn_in"]["enabled"] is removal
     assert report["artifacts"]["mask_variants_px"] == [-2, 0]
     assert set(report["artifacts"]["by_kind"]) == set(report["artifacts"]["kinds"])
+    # The test's own layout again gives its own figures; another is a figure too.
+    again = report["artifacts"]["more_seeds"]
+    assert set(again) == {str(ArtifactConfig().seed), "5"}
+    for kind in ("masked", "raw"):
+        assert again[str(ArtifactConfig().seed)][kind] == report["artifacts"][kind]["flip_rate"]
+        assert 0 <= again["5"][kind] <= 1
     assert json.loads((out / "compare.json").read_text()) == report
     for name in ("compare.md", "in_lung_histogram.png", "artifact_examples.png"):
         assert (out / name).stat().st_size > 0
