@@ -148,8 +148,7 @@ class Comparison:
         """Copies of ``images`` with the artifacts ``kinds`` burned in outside ``masks``
         (laid out by ``seed``, the configured one by default)."""
         config = replace(self.config.artifacts, kinds=kinds)
-        if seed is not None:
-            config = replace(config, seed=seed)
+        config = replace(config, seed=config.seed if seed is None else seed)
         return [
             burn_artifacts(img, m, config, index=k)
             for k, (img, m) in enumerate(zip(images, masks, strict=True))
@@ -165,6 +164,14 @@ class Comparison:
         found = find_lungs(self.segmenter, images, burn_in)
         cleaned, masks = [f.image for f in found], [f.lungs.mask for f in found]
         return {kind: model.predict(cleaned, masks) for kind, model in self.models.items()}, found
+
+    def flip_rates(
+        self, originals, masks, clean: dict, kinds: tuple[str, ...], seed: int | None = None
+    ) -> dict[str, float]:
+        """Per model: the share of answers that change when ``kinds`` (laid out by
+        ``seed``) are burned into ``originals`` and the whole pipeline runs again."""
+        after, _ = self.rerun(self.burn(originals, masks, kinds, seed), self.config.burn_in)
+        return {kind: flip_stats(clean[kind][0], after[kind])["flip_rate"] for kind in after}
 
     def artifact_test(self, originals, masks, clean: dict) -> tuple[dict, list, dict]:
         """Re-run the whole pipeline on artifact-burned copies; each kind also on its own.
@@ -193,18 +200,13 @@ class Comparison:
         result["mask_dice_median"] = float(
             np.median([dice(a, b) for a, b in zip(masks, new_masks, strict=True)])
         )
-        result["more_seeds"] = {}
-        for seed in self.config.more_seeds:
-            again, _ = self.rerun(self.burn(originals, masks, kinds, seed), burn_in)
-            result["more_seeds"][str(seed)] = {
-                kind: flip_stats(clean[kind][0], again[kind])["flip_rate"] for kind in again
-            }
-        result["by_kind"] = {}
-        for artifact in kinds:
-            alone, _ = self.rerun(self.burn(originals, masks, (artifact,)), burn_in)
-            result["by_kind"][artifact] = {
-                kind: flip_stats(clean[kind][0], alone[kind])["flip_rate"] for kind in alone
-            }
+        result["more_seeds"] = {
+            str(seed): self.flip_rates(originals, masks, clean, kinds, seed)
+            for seed in self.config.more_seeds
+        }
+        result["by_kind"] = {
+            artifact: self.flip_rates(originals, masks, clean, (artifact,)) for artifact in kinds
+        }
         if burn_in.enabled:
             plain_masks = [f.mask for f in self.segmenter.segment(originals)]
             plain_after, _ = self.rerun(burned, replace(burn_in, enabled=False))
