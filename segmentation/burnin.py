@@ -7,7 +7,8 @@ a white mark against a lung border as an edge and moves its boundary towards it,
 and the lung-gated classifier reads that move; so the marks are inpainted from
 their surroundings before segmentation, and the classifier sees the same cleaned
 image. Once the lungs are found, a mark beyond them is painted again from the body
-alone (``repaint_beyond``; ``segmentation.find`` runs both passes). Large bright
+alone (``repaint_beyond``; ``segmentation.find`` runs both passes), and the marks'
+own pixels are left out of the lung mask (``carve_marks``). Large bright
 regions (shoulders, an over-exposed mediastinum) are left alone: only components up
 to ``max_area_fraction`` of the image are overlays.
 
@@ -98,6 +99,22 @@ def repaint_beyond(
         return cleaned
     body = cv2.inpaint(image, (overlay | inner).astype(np.uint8), radius, cv2.INPAINT_TELEA)
     return np.where(beyond, body, cleaned)
+
+
+def carve_marks(lungs: np.ndarray, overlay: np.ndarray, config: BurnInConfig) -> np.ndarray:
+    """The lung mask without the pixels of the marks themselves.
+
+    A mark is not lung, and its pixels hold what the inpainting drew: the U-Net's
+    boundary there follows the fill (it grows a lung into a fill drawn partly from
+    lung), and a classifier gated by such a mask reads invented pixels and the
+    mask's move alike. The overlay's outer rim (``carve_rim_fraction``) stays with
+    the U-Net's answer: it lies over the anti-aliased edge, where a mark touching a
+    lung covers real lung.
+    """
+    if not config.carve or not overlay.any():
+        return lungs
+    marks = grow(overlay, -_pixels(config.carve_rim_fraction, overlay.shape))
+    return lungs & ~marks
 
 
 def remove_all(images: Sequence[np.ndarray], config: BurnInConfig) -> list[np.ndarray]:

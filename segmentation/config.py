@@ -74,6 +74,13 @@ class BurnInConfig:
     inset_fraction: float = 0.004
     """Overlay pixels this far inside the first mask's border count as beyond the
     lungs too (1 px at 256): the first pass has already grown into the fill."""
+    carve: bool = True
+    """Leave the marks' own pixels out of the lung mask (``burnin.carve_marks``): where a
+    mark was, the U-Net's boundary answers to the inpainting, and a gate that kept the
+    fill would hand the classifier pixels the removal invented."""
+    carve_rim_fraction: float = 0.004
+    """The painted-over region less a rim this wide is carved (1 px at 256, the outer
+    half of the pad): the rim's pixels may be lung the mark only lay against."""
 
     def tag(self) -> str:
         """Short fingerprint, so cached masks of cleaned images name their settings."""

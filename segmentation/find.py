@@ -4,7 +4,8 @@ The overlay removal and the U-Net depend on each other: the removal's fill decid
 where the U-Net puts a lung's border, and the border decides which side of it a
 fill should copy. So the lungs are found twice when an overlay lies beyond them
 (``BurnInConfig.repaint``): once on the plain inpainting, then on the image whose
-overlay was painted again from the body around the first lungs.
+overlay was painted again from the body around the first lungs. The marks' own
+pixels are then carved out of the lungs (``BurnInConfig.carve``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segmentation.burnin import remove_burn_in, repaint_beyond
+from segmentation.burnin import carve_marks, remove_burn_in, repaint_beyond
 from segmentation.config import BurnInConfig
 from segmentation.segmenter import LungSegmentation, UNetSegmenter
 
@@ -28,6 +29,8 @@ class Found:
     overlay: np.ndarray
     """Bool mask of the pixels painted over."""
     lungs: LungSegmentation
+    """The U-Net's lungs less the marks' own pixels (``carve_marks``); its quality
+    judges the U-Net's answer, before the carve."""
     first: np.ndarray | None
     """The first pass's lung mask when the overlay was painted again from it (else
     None): with the raw image it rebuilds ``image`` without the U-Net (``rebuild``)."""
@@ -72,6 +75,6 @@ def find_lungs(
         for k, f in zip(again, segmenter.segment([cleaned[k] for k in again]), strict=True):
             found[k] = f
     return [
-        Found(c, overlay, f, m)
+        Found(c, overlay, LungSegmentation(carve_marks(f.mask, overlay, config), f.quality), m)
         for c, (_, overlay), f, m in zip(cleaned, removed, found, first, strict=True)
     ]

@@ -123,3 +123,25 @@ def test_a_mark_out_of_the_inpaintings_reach_of_the_lungs_is_not_repainted():
     # Skipping it loses nothing: painting it again would give the same pixels.
     body = cv2.inpaint(marked, (removed | lungs).astype(np.uint8), 3, cv2.INPAINT_TELEA)
     assert (body[removed] == cleaned[removed]).all()
+
+
+def test_the_marks_own_pixels_leave_the_lungs_and_the_rim_stays():
+    from segmentation.burnin import carve_marks
+
+    lungs = np.ones((256, 256), bool)
+    overlay = np.zeros_like(lungs)
+    overlay[100:120, 50:70] = True
+    carved = carve_marks(lungs, overlay, BurnInConfig())
+    assert not carved[101:119, 51:69].any()  # the mark less a 1 px rim (at 256) is out
+    assert carved[100, 50:70].all() and carved[100:120, 50].all()  # its rim stays
+    assert carved[~overlay].all()  # nothing beyond the overlay moves
+
+
+def test_carving_off_or_with_nothing_painted_keeps_the_lungs():
+    from segmentation.burnin import carve_marks
+
+    lungs = np.ones((64, 64), bool)
+    overlay = np.zeros_like(lungs)
+    assert carve_marks(lungs, overlay, BurnInConfig()) is lungs
+    overlay[10:20, 10:20] = True
+    assert carve_marks(lungs, overlay, BurnInConfig(carve=False)) is lungs

@@ -40,3 +40,15 @@ def test_with_removal_off_the_image_is_segmented_as_it_is():
     segmenter = LeftHalf()
     (found,) = find_lungs(segmenter, [marked], BurnInConfig(enabled=False))
     assert len(segmenter.seen) == 1 and found.image is marked and not found.overlay.any()
+
+
+def test_a_mark_on_a_lung_is_carved_out_of_the_mask_but_not_out_of_its_quality():
+    image = np.full((256, 256), 60, np.uint8)
+    image[40:60, 20:40] = 255  # inside the stand-in's left-half lungs
+    (found,) = find_lungs(LeftHalf(), [image], BurnInConfig())
+    assert found.overlay[40:60, 20:40].all()
+    assert not found.lungs.mask[40:60, 20:40].any()  # the mark itself is not lung
+    assert found.lungs.mask[:, :128].sum() > 0.95 * 256 * 128  # the rest of the lung is
+    assert found.lungs.quality.area_fraction == 0.5  # judged on the U-Net's answer
+    (kept,) = find_lungs(LeftHalf(), [image], replace(BurnInConfig(), carve=False))
+    assert kept.lungs.mask[:, :128].all()
