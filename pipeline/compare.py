@@ -366,7 +366,8 @@ def markdown(report: dict) -> str:
             "Both models sit behind the pipeline's burned-in overlay removal: small shapes "
             f"at grey level {a['burn_in']['threshold']} or above (up to "
             f"{a['burn_in']['max_area_fraction']:.0%} of the image) are inpainted before "
-            "segmentation and classification. This test's artifacts are drawn at 235-255, "
+            "segmentation and classification, and their own pixels are left out of the "
+            "lung mask. This test's artifacts are drawn at 235-255, "
             "which that step is built to catch, so the rows without it show what lung "
             "gating alone holds against marks it does not remove (mid-grey overlays, "
             "marks merged with bright anatomy).",
