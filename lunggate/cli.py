@@ -206,7 +206,7 @@ def cmd_select_backbone(args: argparse.Namespace) -> None:
 def cmd_segment(args: argparse.Namespace) -> None:
     from segmentation.demo import segment_files
 
-    for line in segment_files(args.inputs, args.out, args.weights):
+    for line in segment_files(args.inputs, args.out, args.weights, _burn_in(args)):
         print(line)
 
 
@@ -389,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
     p.add_argument("--out", type=Path, default=Path("outputs"))
     p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
+    _burn_in_arg(p)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser("predict", help="run the whole pipeline on image files (PNG, JPEG, DICOM)")

@@ -1,4 +1,8 @@
-"""``lunggate segment``: lung masks and outline overlays for image files."""
+"""``lunggate segment``: lung masks and outline overlays for image files.
+
+The masks are the ones the pipeline gates with (``find_lungs``: overlays painted
+over, marks carved out), so what a user inspects here is what the classifier saw.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ import numpy as np
 from lunggate.data import image_files, read_gray
 from lunggate.errors import LunggateError
 from lunggate.overlays import draw_outline, to_rgb, write_png
+from segmentation.config import BurnInConfig
+from segmentation.find import find_lungs
 from segmentation.segmenter import UNetSegmenter
 
 
-def segment_files(inputs: Sequence[Path], out: Path, weights: Path) -> Iterator[str]:
+def segment_files(
+    inputs: Sequence[Path], out: Path, weights: Path, burn_in: BurnInConfig = BurnInConfig()
+) -> Iterator[str]:
     """Write ``<stem>_mask.png`` and ``<stem>_lungs.png`` per image; yield a summary line each."""
     files = image_files(inputs)
     segmenter = UNetSegmenter.load(weights)
@@ -24,7 +32,8 @@ def segment_files(inputs: Sequence[Path], out: Path, weights: Path) -> Iterator[
         except LunggateError as exc:
             yield f"{path.name}: ERROR, {exc}"
             continue
-        found = segmenter.segment([image])[0]
+        (seen,) = find_lungs(segmenter, [image], burn_in)
+        found = seen.lungs
         write_png(out / f"{path.stem}_mask.png", found.mask.astype(np.uint8) * 255)
         write_png(out / f"{path.stem}_lungs.png", draw_outline(to_rgb(image), found.mask))
         q = found.quality

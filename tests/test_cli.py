@@ -8,6 +8,8 @@ import pytest
 
 from lunggate.cli import build_parser, main
 
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
 SUBCOMMANDS = [
     "split",
     "train-seg",
@@ -45,6 +47,27 @@ def test_missing_data_root_is_a_one_line_error(tmp_path: Path, capsys):
 def test_segment_rejects_missing_input(tmp_path: Path, capsys):
     assert main(["segment", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
     assert "missing.png does not exist" in capsys.readouterr().err
+
+
+def test_segment_writes_the_masks_the_pipeline_gates_with(tmp_path: Path, capsys):
+    import cv2
+    import numpy as np
+
+    name = "Normal__quex__Normal_10246.png"
+    image = cv2.imread(str(SAMPLES / name), cv2.IMREAD_GRAYSCALE)
+    lungs = cv2.imread(str(SAMPLES.parent / "sample_masks" / name), cv2.IMREAD_GRAYSCALE) > 0
+    rows, cols = np.nonzero(cv2.erode(lungs.astype(np.uint8), np.ones((41, 41), np.uint8)))
+    y, x = rows[len(rows) // 2], cols[len(cols) // 2]  # deep inside a lung
+    image[y - 6 : y + 6, x - 6 : x + 6] = 255  # a marker lying on it
+    cv2.imwrite(str(tmp_path / "marked.png"), image)
+    assert main(["segment", str(tmp_path / "marked.png"), "--out", str(tmp_path / "out")]) == 0
+    assert "marked.png: lung area" in capsys.readouterr().out
+    mask = cv2.imread(str(tmp_path / "out" / "marked_mask.png"), cv2.IMREAD_GRAYSCALE) > 0
+    assert not mask[y - 4 : y + 4, x - 4 : x + 4].any()  # the marker is carved out...
+    ring = np.zeros_like(mask)
+    ring[y - 12 : y + 12, x - 12 : x + 12] = True
+    ring[y - 9 : y + 9, x - 9 : x + 9] = False
+    assert mask[ring].all()  # ...and the lung around it stays
 
 
 def test_console_script_runs():
