@@ -21,6 +21,10 @@ class BurnIn(BaseModel):
         description="whether an overlay beyond the lungs was painted again from the body "
         "alone and the lungs found a second time"
     )
+    carved_lung_fraction: float = Field(
+        description="share of the U-Net's lung pixels carved out of the mask because a "
+        "burned-in mark lay on them: neither the classifier nor the in-lung score sees them"
+    )
 
 
 class Attention(BaseModel):

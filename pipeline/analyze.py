@@ -54,7 +54,8 @@ class Result:
     label, probabilities or attention. ``mask`` (bool) and ``cam`` ([0, 1] float) are
     at the image's own size, and so is ``guided`` (Guided Grad-CAM, on request).
     ``burn_in`` says how much of the image was painted over as burned-in overlays
-    before either stage saw it.
+    before either stage saw it, and how much of the lungs was carved out of ``mask``
+    because a mark lay on them.
     """
 
     status: str
@@ -166,6 +167,9 @@ class Pipeline:
                         "enabled": self.burn_in.enabled,
                         "removed_fraction": round(float(seen.overlay.mean()), 4),
                         "segmented_twice": seen.first is not None,
+                        "carved_lung_fraction": round(
+                            seen.carved / max(1, seen.carved + int(seen.lungs.mask.sum())), 4
+                        ),
                     },
                     lung={
                         "area_fraction": round(q.area_fraction, 4),

@@ -38,6 +38,7 @@ CSV_COLUMNS = [
     "lung_area_fraction",
     "burn_in_removed_fraction",
     "burn_in_segmented_twice",
+    "burn_in_carved_lung_fraction",
     "flag",
     "reason",
 ]
@@ -57,6 +58,7 @@ def csv_row(path: str, payload: dict) -> dict:
         "lung_area_fraction": lung.get("area_fraction", ""),
         "burn_in_removed_fraction": burn_in.get("removed_fraction", ""),
         "burn_in_segmented_twice": burn_in.get("segmented_twice", ""),
+        "burn_in_carved_lung_fraction": burn_in.get("carved_lung_fraction", ""),
         "flag": attention.get("flag") or "",
         "reason": payload.get("reason") or "",
     }

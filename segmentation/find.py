@@ -34,6 +34,8 @@ class Found:
     first: np.ndarray | None
     """The first pass's lung mask when the overlay was painted again from it (else
     None): with the raw image it rebuilds ``image`` without the U-Net (``rebuild``)."""
+    carved: int = 0
+    """Pixels of the U-Net's lungs carved out as marks: a mark lay on a lung there."""
 
 
 def rebuild(
@@ -74,7 +76,9 @@ def find_lungs(
         again = [k for k, m in enumerate(first) if m is not None]
         for k, f in zip(again, segmenter.segment([cleaned[k] for k in again]), strict=True):
             found[k] = f
-    return [
-        Found(c, overlay, LungSegmentation(carve_marks(f.mask, overlay, config), f.quality), m)
-        for c, (_, overlay), f, m in zip(cleaned, removed, found, first, strict=True)
-    ]
+    out = []
+    for c, (_, overlay), f, m in zip(cleaned, removed, found, first, strict=True):
+        lungs = carve_marks(f.mask, overlay, config)
+        carved = int(f.mask.sum() - lungs.sum())
+        out.append(Found(c, overlay, LungSegmentation(lungs, f.quality), m, carved))
+    return out

@@ -1,5 +1,6 @@
 """``Pipeline.analyze``: the result contract, the quality gate, batch = single."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -50,7 +51,13 @@ def test_burned_in_marks_are_painted_over_before_both_stages(tiny_pipeline):
     kept = Pipeline(
         tiny_pipeline.segmenter, tiny_pipeline.classifier, burn_in=BurnInConfig(enabled=False)
     ).analyze(marked)
-    assert kept.burn_in == {"enabled": False, "removed_fraction": 0.0, "segmented_twice": False}
+    assert kept.burn_in == {
+        "enabled": False,
+        "removed_fraction": 0.0,
+        "segmented_twice": False,
+        "carved_lung_fraction": 0.0,
+    }
+    assert cleaned.burn_in["carved_lung_fraction"] == 0.0  # the corner block lay on no lung
     assert cleaned.to_dict()["burn_in"] == cleaned.burn_in
 
 
@@ -65,6 +72,19 @@ def test_a_mark_against_a_lung_has_the_lungs_found_again(tiny_pipeline):
     r = tiny_pipeline.analyze(marked)
     assert r.burn_in["segmented_twice"] and r.burn_in["removed_fraction"] > 0
     assert not tiny_pipeline.analyze(image).burn_in["segmented_twice"]
+
+
+def test_a_mark_on_a_lung_is_carved_out_of_the_result_and_counted(tiny_pipeline):
+    image = read_gray(SAMPLES[0])
+    lungs = tiny_pipeline.analyze(image).mask
+    rows, cols = np.nonzero(cv2.erode(lungs.astype(np.uint8), np.ones((41, 41), np.uint8)))
+    y, x = rows[len(rows) // 2], cols[len(cols) // 2]  # deep inside a lung
+    marked = image.copy()
+    marked[y - 6 : y + 6, x - 6 : x + 6] = 255
+    r = tiny_pipeline.analyze(marked)
+    assert not r.mask[y - 4 : y + 4, x - 4 : x + 4].any()
+    carved = r.burn_in["carved_lung_fraction"]
+    assert 8 * 8 / lungs.sum() < carved < 16 * 16 / lungs.sum()  # about the marker's core
 
 
 def test_blank_image_is_rejected_with_a_reason(tiny_pipeline):
