@@ -167,9 +167,7 @@ class Pipeline:
                         "enabled": self.burn_in.enabled,
                         "removed_fraction": round(float(seen.overlay.mean()), 4),
                         "segmented_twice": seen.first is not None,
-                        "carved_lung_fraction": round(
-                            seen.carved / max(1, seen.carved + int(seen.lungs.mask.sum())), 4
-                        ),
+                        "carved_lung_fraction": round(seen.carved_fraction, 4),
                     },
                     lung={
                         "area_fraction": round(q.area_fraction, 4),

@@ -32,8 +32,7 @@ def segment_files(
         except LunggateError as exc:
             yield f"{path.name}: ERROR, {exc}"
             continue
-        (seen,) = find_lungs(segmenter, [image], burn_in)
-        found = seen.lungs
+        found = find_lungs(segmenter, [image], burn_in)[0].lungs
         write_png(out / f"{path.stem}_mask.png", found.mask.astype(np.uint8) * 255)
         write_png(out / f"{path.stem}_lungs.png", draw_outline(to_rgb(image), found.mask))
         q = found.quality

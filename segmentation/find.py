@@ -34,8 +34,8 @@ class Found:
     first: np.ndarray | None
     """The first pass's lung mask when the overlay was painted again from it (else
     None): with the raw image it rebuilds ``image`` without the U-Net (``rebuild``)."""
-    carved: int = 0
-    """Pixels of the U-Net's lungs carved out as marks: a mark lay on a lung there."""
+    carved_fraction: float = 0.0
+    """Share of the U-Net's lung pixels carved out as marks: a mark lay on a lung there."""
 
 
 def rebuild(
@@ -79,6 +79,6 @@ def find_lungs(
     out = []
     for c, (_, overlay), f, m in zip(cleaned, removed, found, first, strict=True):
         lungs = carve_marks(f.mask, overlay, config)
-        carved = int(f.mask.sum() - lungs.sum())
+        carved = 0.0 if lungs is f.mask else float((f.mask & ~lungs).sum() / max(1, f.mask.sum()))
         out.append(Found(c, overlay, LungSegmentation(lungs, f.quality), m, carved))
     return out
