@@ -9,16 +9,19 @@ from __future__ import annotations
 import base64
 import json
 import os
-from contextlib import asynccontextmanager
+import threading
+import time
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
+from fastapi import FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.access import RequireKey
 from api.limits import BodySizeLimit
 from api.schemas import BatchItem, BatchResponse, ErrorBody, ErrorResponse, Health, PredictResponse
 from lunggate import CLASS_NAMES, __version__
@@ -48,6 +51,11 @@ class ApiConfig:
     max_upload_bytes: int = 25 * 1024 * 1024
     max_batch: int = 16
     api_key: str | None = None
+    request_budget_s: float = 60.0
+    """Work one request may take, waiting for its turn included; a batch answers the
+    items left when it runs out with ``time_budget_exceeded``."""
+    concurrent_analyses: int = os.cpu_count() or 2
+    """Analyses at once: more only share the same cores and hold more images in memory."""
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     @classmethod
@@ -55,6 +63,7 @@ class ApiConfig:
         return cls(
             max_upload_bytes=int(os.environ.get("LUNGGATE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)),
             api_key=os.environ.get("LUNGGATE_API_KEY") or None,
+            request_budget_s=_env_float("LUNGGATE_REQUEST_BUDGET_S") or 60.0,
             pipeline=PipelineConfig(attention_threshold=_env_float("LUNGGATE_ATTENTION_THRESHOLD")),
         )
 
@@ -83,19 +92,47 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=status)
 
 
+class Budget:
+    """One request's time budget and its turn among ``ApiConfig.concurrent_analyses``."""
+
+    def __init__(self, seconds: float, turns: threading.BoundedSemaphore) -> None:
+        self.seconds, self.turns = seconds, turns
+        self.end = time.monotonic() + seconds
+
+    def _spent(self) -> ApiError:
+        return ApiError(
+            503, "time_budget_exceeded", f"the request's time budget of {self.seconds:g} s ran out"
+        )
+
+    @contextmanager
+    def turn(self):
+        """Wait for a free analysis slot within the budget, then hold it."""
+        if not self.turns.acquire(timeout=max(0.0, self.end - time.monotonic())):
+            raise self._spent()
+        try:
+            if time.monotonic() > self.end:
+                raise self._spent()
+            yield
+        finally:
+            self.turns.release()
+
+
 def _analyze_upload(
-    pipeline: Pipeline, data: bytes, with_overlays: bool, guided: bool = False
+    pipeline: Pipeline, data: bytes, with_overlays: bool, budget: Budget, guided: bool = False
 ) -> PredictResponse:
     """Decode, analyse and shape one upload; raises ``ApiError`` for bad input.
 
     ``guided`` adds the Guided Grad-CAM overlay (and so the overlays)."""
-    try:
-        decoded = decode(data)
-    except ImageInputError as exc:
-        raise ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
-    result: Result = pipeline.analyze(decoded.pixels, guided)
+    with budget.turn():
+        try:
+            decoded = decode(data)
+        except ImageInputError as exc:
+            raise ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
+        result: Result = pipeline.analyze(decoded.pixels, guided)
     if result.status != "ok":
-        raise ApiError(422, "no_lungs", result.reason or "no plausible lungs found")
+        plausibility = result.lung.get("plausibility")
+        code = "not_a_chest_xray" if plausibility and not plausibility["ok"] else "no_lungs"
+        raise ApiError(422, code, result.reason or "no plausible lungs found")
     payload = result.to_dict()
     h, w = decoded.pixels.shape
     payload["image"] = {"width": w, "height": h, "format": decoded.format, **decoded.info}
@@ -144,6 +181,7 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         description="Lung-gated, explainable chest X-ray classification (research use).",
     )
     app.add_middleware(BodySizeLimit, max_bytes=config.max_upload_bytes)
+    app.add_middleware(RequireKey, key=config.api_key)  # outermost: before the body is read
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -158,11 +196,8 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _error(422, "invalid_request", problems)
 
-    def require_key(request: Request) -> None:
-        if config.api_key and request.headers.get("x-api-key") != config.api_key:
-            raise ApiError(401, "unauthorized", "missing or wrong X-API-Key header")
-
-    responses = {code: {"model": ErrorResponse} for code in (401, 413, 415, 422)}
+    responses = {code: {"model": ErrorResponse} for code in (401, 413, 415, 422, 503)}
+    turns = threading.BoundedSemaphore(config.concurrent_analyses)
 
     @app.get("/", include_in_schema=False)
     def viewer() -> FileResponse:
@@ -175,7 +210,7 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
             status="ok" if loaded else "loading", models_loaded=loaded, version=__version__
         )
 
-    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    @app.get("/v1/models")
     def models(request: Request) -> dict:
         return model_card(request.app.state.pipeline)
 
@@ -183,7 +218,6 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         "/v1/predict",
         response_model=PredictResponse,
         responses=responses,
-        dependencies=[Depends(require_key)],
     )
     def predict(
         request: Request,
@@ -193,13 +227,14 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
             bool, Query(description="add a Guided Grad-CAM overlay (slower; implies overlays)")
         ] = False,
     ):
-        return _analyze_upload(request.app.state.pipeline, file.file.read(), overlays, guided)
+        budget = Budget(config.request_budget_s, turns)
+        data = file.file.read()
+        return _analyze_upload(request.app.state.pipeline, data, overlays, budget, guided)
 
     @app.post(
         "/v1/predict/batch",
         response_model=BatchResponse,
         responses=responses,
-        dependencies=[Depends(require_key)],
     )
     def predict_batch(
         request: Request,
@@ -212,11 +247,12 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
         if len(files) > config.max_batch:
             raise ApiError(422, "batch_too_large", f"at most {config.max_batch} files per batch")
         items = []
+        budget = Budget(config.request_budget_s, turns)
         for upload in files:
             name = upload.filename or "upload"
             try:
                 data = upload.file.read()
-                result = _analyze_upload(request.app.state.pipeline, data, overlays, guided)
+                result = _analyze_upload(request.app.state.pipeline, data, overlays, budget, guided)
                 items.append(BatchItem(filename=name, result=result))
             except ApiError as exc:
                 items.append(

@@ -5,10 +5,20 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
+class Plausibility(BaseModel):
+    confidence: float = Field(description="the U-Net's mean certainty |2p - 1| (low: not a film)")
+    texture: float = Field(description="mean fine detail in grey levels (high: noise, patterns)")
+    polarity: float = Field(description="lungs' grey less their surroundings' (> 0: inverted)")
+    ok: bool = Field(description="whether the image looks like a frontal chest X-ray")
+
+
 class Lung(BaseModel):
     area_fraction: float = Field(description="share of the image the lung mask covers")
     components: int = Field(description="lung components found (2 expected)")
     ok: bool = Field(description="whether the mask looks like two plausible lungs")
+    plausibility: Plausibility | None = Field(
+        None, description="is it a chest X-ray? judged where the mask passed"
+    )
 
 
 class BurnIn(BaseModel):

@@ -1,7 +1,8 @@
 """The backbone registry: every swappable feature extractor behind one factory.
 
-All are built from scratch (``weights=None``): nothing is downloaded. A local weights
-file for a keras.applications backbone may be passed instead.
+Nothing is downloaded: ``weights="imagenet"`` is accepted only by backbones whose
+ImageNet weights come with a pinned package (``PRETRAINED``); the others are built
+from scratch (``weights=None``) or from a local weights file.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from classification.cnnx import build_cnnx
+from classification.efficientnet_lite import build_efficientnet_lite0
 from lunggate.backend import keras
 from lunggate.errors import LunggateError
 
@@ -34,6 +36,14 @@ def _custom(builder: Callable[[Shape], keras.Model]) -> Factory:
     return build
 
 
+GATE_TO_IMAGENET = 0.5
+"""The gate's input is standardized (about -2 to 2 over the lungs); ImageNet's is -1 to 1."""
+
+
+def _lite0(input_shape: Shape, weights: str | None) -> keras.Model:
+    return build_efficientnet_lite0(input_shape, weights, input_scale=GATE_TO_IMAGENET)
+
+
 apps = keras.applications
 BACKBONES: dict[str, Factory] = {
     "mobilenetv2": _application(apps.MobileNetV2),
@@ -42,20 +52,30 @@ BACKBONES: dict[str, Factory] = {
     "vgg16": _application(apps.VGG16),
     "efficientnetb0": _application(apps.EfficientNetB0),
     "cnnx": _custom(build_cnnx),
+    "efficientnet_lite0": _lite0,
 }
+PRETRAINED = frozenset({"efficientnet_lite0"})
+"""Backbones whose ``weights="imagenet"`` a pinned package carries (no download)."""
 
 
 def build_backbone(name: str, input_shape: Shape, weights: str | Path | None = None) -> keras.Model:
     """A feature extractor whose output is the last convolutional feature map.
 
     Raises:
-        LunggateError: unknown name (the message lists the valid ones) or missing weights file.
+        LunggateError: unknown name (the message lists the valid ones), ImageNet weights
+            asked of a backbone that would have to download them, or missing weights file.
     """
     if name not in BACKBONES:
         raise LunggateError(
             f"unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}"
         )
-    if weights is not None and not Path(weights).is_file():
+    if weights == "imagenet":
+        if name not in PRETRAINED:
+            raise LunggateError(
+                f"backbone {name!r} has no ImageNet weights installed (they would be "
+                f"downloaded); pretrained backbones: {', '.join(sorted(PRETRAINED))}"
+            )
+    elif weights is not None and not Path(weights).is_file():
         raise LunggateError(f"backbone weights file {weights} does not exist")
     return BACKBONES[name](input_shape, None if weights is None else str(weights))
 

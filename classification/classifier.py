@@ -37,9 +37,7 @@ class LungClassifier:
     """Four-class classifier on gated X-rays, thread-safe once built.
 
     Args:
-        model: Keras model from (N, S, S, 1) input to (N, 4) logits, or the members
-            of an ensemble of such models (``config.members`` of them; their logits
-            and Grad-CAMs are averaged).
+        model: Keras model from (N, S, S, 1) input to (N, 4) logits.
         config: architecture and gating it was built with.
         temperature: calibration temperature fitted on the validation split.
         weights_sha256: identity of the weights file.
@@ -49,48 +47,43 @@ class LungClassifier:
 
     def __init__(
         self,
-        model: keras.Model | Sequence[keras.Model],
+        model: keras.Model,
         config: ClassifierConfig,
         temperature: float = 1.0,
         weights_sha256: str | None = None,
         batch_size: int = 8,
     ) -> None:
-        self.members = list(model) if isinstance(model, Sequence) else [model]
-        self.model = self.members[0]
+        self.model = model
         self.config = config
         self.temperature = temperature
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
-        # Each member answers with its last feature map and logits in one forward pass;
+        # The network answers with its last feature map and logits in one forward pass;
         # the map and the head's weights give its Grad-CAM (``pooled_linear_cam``).
-        self._forwards = [
-            serving_forward(
-                keras.Model(m.input, [m.get_layer("pool").input, m.output], name=f"{m.name}_{k}"),
-                f"classifier-{weights_sha256[:16]}-{k}" if weights_sha256 else None,
-            )
-            for k, m in enumerate(self.members)
-        ]
-        self._heads = [m.get_layer("logits").get_weights()[0] for m in self.members]
-        self._guided: list[GuidedBackprop] | None = None  # built on the first request
+        self._forward = serving_forward(
+            keras.Model(model.input, [model.get_layer("pool").input, model.output]),
+            f"classifier-{weights_sha256[:16]}" if weights_sha256 else None,
+        )
+        self._head = model.get_layer("logits").get_weights()[0]
+        self._guided: GuidedBackprop | None = None  # built on the first request
         self._guided_lock = threading.Lock()
-        self.cam_grid: tuple[int, int] = tuple(self.model.get_layer("pool").input_shape[1:3])
+        self.cam_grid: tuple[int, int] = tuple(model.get_layer("pool").input_shape[1:3])
 
     @classmethod
     def load(cls, path: str | Path) -> LungClassifier:
         """Build the classifier its sidecar describes and load the weights file."""
-        meta = modelfile.read_meta(path)
-        config = ClassifierConfig.from_dict(meta["config"]["model"])
-        members = [new_model(config) for _ in range(config.members)]
-        dtypes = [w.dtype for w in members[0].get_weights()]
-        arrays = modelfile.load(path, dtypes * config.members)
-        for k, member in enumerate(members):
-            member.set_weights(arrays[k * len(dtypes) : (k + 1) * len(dtypes)])
-        return cls(members, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
+
+        def build(described: dict) -> tuple[ClassifierConfig, keras.Model]:
+            config = ClassifierConfig.from_dict(described["model"])
+            return config, new_model(config)
+
+        meta, config, model = modelfile.restore(path, build)
+        return cls(model, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
 
     @property
     def runtime(self) -> str:
-        """What runs the networks: ``litert`` (saved weights) or ``tensorflow``."""
-        return self._forwards[0].runtime
+        """What runs the network: ``litert`` (saved weights) or ``tensorflow``."""
+        return self._forward.runtime
 
     @property
     def masked(self) -> bool:
@@ -111,7 +104,8 @@ class LungClassifier:
         masks: Sequence[np.ndarray | None],
         grow_px: int = 0,
     ) -> tuple[np.ndarray, list[Box]]:
-        """Gate each image (masks grown by ``grow_px``; a raw model ignores them) into a batch."""
+        """Gate each image (masks grown by ``grow_px``; a raw model ignores them) into a
+        batch, with its crop box."""
         pairs = [
             gate(img, m if m is None or grow_px == 0 else grow(m, grow_px), self.config.gate)
             for img, m in zip(images, masks, strict=True)
@@ -119,53 +113,39 @@ class LungClassifier:
         return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """(N, 4) logits of prepared input: the members' mean."""
+        """(N, 4) logits of prepared input."""
         if not len(x):
             return np.zeros((0, len(self.class_names)), np.float32)
         return np.concatenate(
             [
-                np.mean([forward(x[s : s + self.batch_size])[1] for forward in self._forwards], 0)
+                self._forward(x[s : s + self.batch_size])[1]
                 for s in range(0, len(x), self.batch_size)
             ]
         )
 
-    def _variants(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
-    ) -> tuple[np.ndarray, list[Box]]:
-        """(V, N, S, S, 1) input for each mask variant, the mask as found first, and its boxes."""
-        order = (0, *(r for r in self.mask_variants if r != 0))
-        prepared = [self.prepare(images, masks, r) for r in order]
-        return np.stack([x for x, _ in prepared]), prepared[0][1]
-
     def _answer(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Box]]]:
-        """Per chunk of images: the answer's logits (mean over members and mask variants),
-        the Grad-CAM of its class on the mask as found (members' mean), and the boxes.
+        """Per chunk of images: the answer's logits (the mean over the mask variants),
+        the Grad-CAM of its class on the mask as found, and that mask's crop boxes.
 
-        All variants of a chunk go through each member in one pass; the maps come from
+        All variants of a chunk go through the network in one pass; the map comes from
         the same pass (``pooled_linear_cam``), so explaining costs no extra pass.
         """
+        order = (0, *(r for r in self.mask_variants if r != 0))
         for s in range(0, len(images), self.batch_size):
             chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
-            x, boxes = self._variants(chunk, chunk_masks)
-            runs = [forward(x.reshape(-1, *x.shape[2:])) for forward in self._forwards]
+            prepared = [self.prepare(chunk, chunk_masks, r) for r in order]
+            features, logits = self._forward(np.concatenate([x for x, _ in prepared]))
             n = len(chunk)
-            logits = np.mean([z for _, z in runs], axis=0).reshape(len(x), n, -1).mean(0)
-            chosen = logits.argmax(-1)
-            cams = np.mean(
-                [
-                    pooled_linear_cam(features[:n], head[:, chosen].T)
-                    for (features, _), head in zip(runs, self._heads, strict=True)
-                ],
-                axis=0,
-            )
-            yield logits, cams, boxes
+            logits = logits.reshape(len(order), n, -1).mean(0)
+            cams = pooled_linear_cam(features[:n], self._head[:, logits.argmax(-1)].T)
+            yield logits, cams, prepared[0][1]
 
     def answer_logits(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> np.ndarray:
-        """(N, 4) logits of the answer: the mean over members and mask variants."""
+        """(N, 4) logits of the answer: the mean over the mask variants."""
         chunks = [logits for logits, _, _ in self._answer(images, masks)]
         if not chunks:
             return np.zeros((0, len(self.class_names)), np.float32)
@@ -184,7 +164,7 @@ class LungClassifier:
     def explain(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
     ) -> list[Explained]:
-        """Predictions with Grad-CAMs of the answer's class on the mask as found."""
+        """Predictions with the Grad-CAM of each answer's class at the image's size."""
         results: list[Explained] = []
         images = list(images)
         for logits, cams, boxes in self._answer(images, masks):
@@ -202,17 +182,17 @@ class LungClassifier:
     ) -> list[np.ndarray]:
         """Guided Grad-CAM of each explained answer, a [0, 1] map at the image's size.
 
-        Guided backpropagation of the answer's class through the gated input (the
-        mask as found; the members' mean), times the answer's Grad-CAM. It sharpens
-        the map to edges inside it and, being a gradient through every layer, runs on
-        TensorFlow on request only: it costs several times the answer itself.
+        Guided backpropagation of the answer's class through the gated input, times
+        the answer's Grad-CAM. It sharpens the map to edges inside it and, being a
+        gradient through every layer, runs on TensorFlow on request only: it costs
+        several times the answer itself.
         """
         with self._guided_lock:
             if self._guided is None:
-                self._guided = [GuidedBackprop(m) for m in self.members]
+                self._guided = GuidedBackprop(self.model)
         x, boxes = self.prepare(images, masks)
         chosen = np.array([e.class_index for e in explained], np.int32)
-        grads = np.mean([guided(x, chosen) for guided in self._guided], axis=0)
+        grads = self._guided(x, chosen)
         size = (x.shape[2], x.shape[1])
         maps = []
         for k, (image, box, e) in enumerate(zip(images, boxes, explained, strict=True)):
@@ -222,9 +202,14 @@ class LungClassifier:
         return maps
 
 
-def new_model(config: ClassifierConfig) -> keras.Model:
-    """A randomly initialised classifier for ``config``."""
+def new_model(config: ClassifierConfig, backbone_weights: str | None = None) -> keras.Model:
+    """A classifier for ``config``: random head, backbone random or from ``backbone_weights``
+    (``"imagenet"`` or a file; see ``backbones.build_backbone``)."""
     size = config.gate.input_size
     return build_classifier(
-        config.backbone, (size, size, 1), len(CLASS_NAMES), dropout=config.dropout
+        config.backbone,
+        (size, size, 1),
+        len(CLASS_NAMES),
+        dropout=config.dropout,
+        weights=backbone_weights,
     )

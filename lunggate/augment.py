@@ -78,17 +78,13 @@ class BurnedInMarks(A.ImageOnlyTransform):
         return ("max_marks",)
 
 
-def xray_augmentation(
-    mask_interpolation: int = cv2.INTER_LINEAR, marks: float = 0.0, twins: bool = False
-) -> A.Compose:
+def xray_augmentation(mask_interpolation: int = cv2.INTER_LINEAR, marks: float = 0.0) -> A.Compose:
     """Photometric and small geometric changes, applied to image and mask together.
 
     Args:
         mask_interpolation: how the mask is resampled by the affine warp.
         marks: probability of burning in random marks (``BurnedInMarks``); the mask
             is left as it was.
-        twins: also take ``twin_image`` and ``twin_mask``, changed exactly as the
-            image and mask are (a second view of the same X-ray).
     """
     return A.Compose(
         [
@@ -105,6 +101,5 @@ def xray_augmentation(
             A.RandomGamma(gamma_limit=(80, 125), p=0.5),
             A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.Sharpen(alpha=(0.1, 0.3))], p=0.2),
             A.GaussNoise(std_range=(0.01, 0.04), p=0.2),
-        ],
-        additional_targets={"twin_image": "image", "twin_mask": "mask"} if twins else None,
+        ]
     )

@@ -20,10 +20,6 @@ class BestOnValidation(keras.callbacks.Callback):
     Every save carries the history so far, so an interrupted run's weights still say
     how they were trained.
 
-    With ``snapshots``, every epoch's weights are also saved there, so that a choice
-    on more than the criterion (say, steadiness under burned-in artifacts, measured
-    on the validation split) can be made afterwards.
-
     Subclasses say what is scored: ``evaluate`` returns the validation figures,
     ``criterion`` names the one to maximize, ``row`` lays out an epoch's history row.
     """
@@ -36,11 +32,9 @@ class BestOnValidation(keras.callbacks.Callback):
         meta: dict,
         patience: int,
         prior: dict | None = None,
-        snapshots: Path | None = None,
     ) -> None:
         super().__init__()
         self.out, self.meta, self.patience = out, meta, patience
-        self.snapshots = snapshots
         self.continued = prior is not None
         self.history = list((prior or {}).get("history", []))
         self.offset = len(self.history)
@@ -63,9 +57,9 @@ class BestOnValidation(keras.callbacks.Callback):
             self._save(scores, self.prior_epoch)
             print(json.dumps({"epoch": self.prior_epoch, **scores}), flush=True)
 
-    def _save(self, scores: dict[str, float], epoch: int, out: Path | None = None) -> None:
+    def _save(self, scores: dict[str, float], epoch: int) -> None:
         meta = {**self.meta, **scores, "epoch": epoch, "history": self.history}
-        modelfile.save(self.model.get_weights(), out or self.out, meta)
+        modelfile.save(self.model.get_weights(), self.out, meta)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         scores = self.evaluate()
@@ -79,9 +73,6 @@ class BestOnValidation(keras.callbacks.Callback):
         }
         self.history.append(row)
         print(json.dumps(row), flush=True)
-        if self.snapshots is not None:
-            # Every epoch kept, for choosing on more than the criterion afterwards.
-            self._save(scores, epoch, self.snapshots / f"{self.out.stem}.epoch{epoch}.npz")
         if scores[self.criterion] > self.best:
             self.best, self.best_epoch = scores[self.criterion], epoch
             self._save(scores, epoch)

@@ -12,9 +12,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from classification.config import ClsTrainConfig, GateConfig
+from classification.config import ClsTrainConfig
 from lunggate.errors import LunggateError
-from lunggate.paths import CLASSIFIER_WEIGHTS, DEFAULT_DATA_ROOT, REPORTS_DIR, SPLIT_FILE
+from lunggate.paths import (
+    CLASSIFIER_RECIPES,
+    CLASSIFIER_WEIGHTS,
+    DEFAULT_DATA_ROOT,
+    REPORTS_DIR,
+    SPLIT_FILE,
+)
 from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
 from segmentation.config import BurnInConfig, SegTrainConfig
 
@@ -50,18 +56,6 @@ def _init_arg(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="continue from these weights (same architecture); never saves worse ones",
-    )
-
-
-def _mask_variants_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--mask-variants",
-        type=int,
-        nargs="+",
-        default=list(GateConfig.mask_variants_px),
-        metavar="PX",
-        help="masked input: answer with the mean over the lung mask grown by each of these "
-        "pixels (negative shrinks)",
     )
 
 
@@ -125,39 +119,35 @@ def cmd_eval_seg(args: argparse.Namespace) -> None:
     print(json.dumps({k: report[k] for k in ("dice", "iou", "n")}))
 
 
-def cmd_train_cls(args: argparse.Namespace) -> None:
-    from classification.config import ClassifierConfig
-    from classification.train import train_classifier
+def cmd_eval_gate(args: argparse.Namespace) -> None:
+    from segmentation.gate_report import evaluate_gate
+    from segmentation.segmenter import UNetSegmenter
 
-    model = ClassifierConfig(
-        backbone=args.backbone,
-        gate=GateConfig(
-            input=args.input,
-            input_size=args.input_size,
-            dilate_fraction=args.dilate_fraction,
-            feather_px=args.feather_px,
-            box_trim=args.box_trim,
-            mask_variants_px=tuple(args.mask_variants),
-        ),
+    report = evaluate_gate(
+        UNetSegmenter.load(args.weights), args.data_root, args.out, args.split_file
     )
-    config = ClsTrainConfig(
-        model=model,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_train_images=args.max_images,
-        init_weights=str(args.init) if args.init else None,
-        marks=args.marks,
-        consistency=args.consistency,
-        marked_twins=args.marked_twins,
-        seed=args.seed,
+    print(json.dumps({s: r["wrongly_rejected_share"] for s, r in report["real_xrays"].items()}))
+
+
+def _recipe_name(recipe: Path, overrides: list[str]) -> str:
+    """How a sidecar names the recipe: the file, relative to the checkout, and overrides."""
+    from lunggate.paths import REPO_ROOT
+
+    path = recipe.resolve()
+    name = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(recipe)
+    return " ".join([name, *overrides])
+
+
+def cmd_train_cls(args: argparse.Namespace) -> None:
+    from classification.train import train_classifier
+    from lunggate.recipes import load_recipe
+
+    config = load_recipe(ClsTrainConfig, args.recipe, args.set)
+    out = args.out or CLASSIFIER_WEIGHTS[config.model.gate.input]
+    result = train_classifier(
+        config, args.data_root, out, args.split_file, recipe=_recipe_name(args.recipe, args.set)
     )
-    out = args.out or CLASSIFIER_WEIGHTS[args.input]
-    print(
-        json.dumps(
-            train_classifier(config, args.data_root, out, args.split_file, snapshots=args.snapshots)
-        )
-    )
+    print(json.dumps(result))
 
 
 def cmd_eval_cls(args: argparse.Namespace) -> None:
@@ -178,29 +168,6 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
     print(
         json.dumps({**{k: report[k] for k in keys}, "in_lung_median": report["in_lung"]["median"]})
     )
-
-
-def cmd_calibrate(args: argparse.Namespace) -> None:
-    from classification.train import set_mask_variants
-
-    weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
-    print(
-        json.dumps(
-            set_mask_variants(weights, tuple(args.mask_variants), args.data_root, args.split_file)
-        )
-    )
-
-
-def cmd_ensemble(args: argparse.Namespace) -> None:
-    from classification.ensemble import combine
-
-    print(json.dumps({"weights": str(args.out), "sha256": combine(args.weights, args.out)}))
-
-
-def cmd_select_backbone(args: argparse.Namespace) -> None:
-    from classification.selection import select_backbone
-
-    print(json.dumps(select_backbone(args.weights, args.out), indent=2))
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -247,17 +214,20 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
+    from api.app import ApiConfig, create_app
+    from api.server import serve
+    from pipeline.analyze import Pipeline
 
-    from api.app import create_app
-
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    config = ApiConfig.from_env()
+    # Loaded before the server starts, so a damaged model file is one line, not a
+    # traceback from inside the server's start-up.
+    serve(create_app(config, Pipeline.load(config.pipeline)), args.host, args.port)
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from pipeline.bench import run_bench
 
-    print(json.dumps(run_bench(args.out, args.repeats, args.backbones), indent=2))
+    print(json.dumps(run_bench(args.out, args.repeats, args.backbones, args.soak), indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -293,64 +263,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_seg)
 
-    p = sub.add_parser("train-cls", help="train the four-class classifier (masked or raw input)")
+    p = sub.add_parser(
+        "eval-gate",
+        help="real X-rays the plausibility gate refuses (val, test) and non-X-rays it catches",
+    )
     _data_root(p)
-    p.add_argument("--input", choices=("masked", "raw"), default="masked")
+    p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
+    p.add_argument("--out", type=Path, default=REPORTS_DIR / "plausibility.json")
+    p.set_defaults(func=cmd_eval_gate)
+
+    p = sub.add_parser("train-cls", help="train the four-class classifier from a recipe file")
+    _data_root(p)
     p.add_argument(
-        "--backbone",
-        default="mobilenetv2",
-        help="cnnx, densenet121, efficientnetb0, mobilenetv2, resnet50v2 or vgg16",
+        "--recipe",
+        type=Path,
+        default=CLASSIFIER_RECIPES["masked"],
+        help=f"TOML settings (default {CLASSIFIER_RECIPES['masked']}; "
+        f"the raw twin: {CLASSIFIER_RECIPES['raw']})",
+    )
+    p.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override recipe settings, e.g. epochs=4 model.gate.contrast=clahe",
     )
     p.add_argument("--out", type=Path, default=None, help="weights file (default data/models/)")
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--input-size", type=int, default=160)
-    p.add_argument(
-        "--dilate-fraction",
-        type=float,
-        default=GateConfig.dilate_fraction,
-        help="masked input: grow the lung mask by this share of the image side",
-    )
-    p.add_argument(
-        "--feather-px",
-        type=int,
-        default=GateConfig.feather_px,
-        help="masked input: ramp the mask's weight up over this many pixels inside its border",
-    )
-    p.add_argument(
-        "--box-trim",
-        type=float,
-        default=GateConfig.box_trim,
-        help="masked input: share of mask pixels left beyond each side of the crop",
-    )
-    _mask_variants_arg(p)
-    p.add_argument(
-        "--consistency",
-        type=float,
-        default=ClsTrainConfig.consistency,
-        help="masked input: weight of the penalty on two differently jittered gates of one "
-        "image answering apart (0 turns it off)",
-    )
-    p.add_argument(
-        "--marked-twins",
-        type=float,
-        default=ClsTrainConfig.marked_twins,
-        help="masked input, with consistency: share of pairs whose second view carries "
-        "random marks beyond the lungs, cleaned and segmented as the pipeline would",
-    )
-    _marks_arg(p, ClsTrainConfig.marks)
-    _init_arg(p)
-    p.add_argument("--max-images", type=int, default=None, help="cap training images (smoke runs)")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=ClsTrainConfig.seed,
-        help="seeds the order, augmentation and new layers; ensemble members need distinct ones",
-    )
-    p.add_argument(
-        "--snapshots", type=Path, default=None, help="also keep every epoch's weights here"
-    )
     p.set_defaults(func=cmd_train_cls)
 
     p = sub.add_parser("eval-cls", help="metrics, calibration and in-lung attention on a split")
@@ -362,28 +300,6 @@ def build_parser() -> argparse.ArgumentParser:
     _burn_in_arg(p)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
-
-    p = sub.add_parser(
-        "calibrate",
-        help="set a masked classifier's mask variants; refit its temperature on validation",
-    )
-    _data_root(p)
-    p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
-    _mask_variants_arg(p)
-    p.set_defaults(func=cmd_calibrate)
-
-    p = sub.add_parser(
-        "ensemble",
-        help="join trained classifiers of one architecture into one file that averages them",
-    )
-    p.add_argument("weights", nargs="+", type=Path, help="weights files written by train-cls")
-    p.add_argument("--out", type=Path, required=True, help="the ensemble's weights file")
-    p.set_defaults(func=cmd_ensemble)
-
-    p = sub.add_parser("select-backbone", help="compare trained candidates on validation macro-F1")
-    p.add_argument("weights", nargs="+", type=Path, help="weights files written by train-cls")
-    p.add_argument("--out", type=Path, default=REPORTS_DIR / "backbone_selection.json")
-    p.set_defaults(func=cmd_select_backbone)
 
     p = sub.add_parser("segment", help="segment image files or folders; write masks and overlays")
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
@@ -439,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbones",
         action="store_true",
         help="also measure training/inference speed of every registered backbone",
+    )
+    p.add_argument(
+        "--soak",
+        action="store_true",
+        help="also serve on loopback under 16 clients for 2,880 requests: memory and latency",
     )
     p.set_defaults(func=cmd_bench)
     return parser

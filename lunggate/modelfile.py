@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import zipfile
+import zlib
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,25 +66,57 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     if not side.is_file():
         raise ModelFileError(f"model file {path} has no description {side}")
     try:
-        return json.loads(side.read_text())
-    except json.JSONDecodeError as exc:
+        meta = json.loads(side.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{side} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ModelFileError(f"{side} does not describe a model (no config)")
+    return meta
 
 
-def load(path: str | Path, dtypes: list[np.dtype]) -> list[np.ndarray]:
-    """Read weights back, cast to the model's own dtypes.
+def load(path: str | Path, dtypes: list[np.dtype] | None = None) -> list[np.ndarray]:
+    """Read weights back, cast to the model's own dtypes (None: check the file only).
 
     Raises:
         ModelFileError: missing or unreadable file, or a different number of arrays.
     """
     try:
-        with np.load(Path(path)) as data:
+        with np.load(Path(path), allow_pickle=False) as data:
             arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"cannot read model weights {path}: {exc}") from exc
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # Truncated, empty or foreign bytes: say so, not what NumPy would try next.
+        raise ModelFileError(
+            f"model weights {path} are damaged or not a lunggate weights file "
+            f"({type(exc).__name__}); restore it from the repository (git checkout {path})"
+        ) from exc
+    if dtypes is None:
+        return arrays
     if len(arrays) != len(dtypes):
         raise ModelFileError(
             f"{path} holds {len(arrays)} weight arrays but the model has {len(dtypes)}; "
             "its sidecar config does not match the file"
         )
     return [a.astype(d) for a, d in zip(arrays, dtypes, strict=True)]
+
+
+def restore(path: str | Path, build: Callable[[dict[str, Any]], tuple[Any, Any]]) -> tuple:
+    """(sidecar, config, Keras model with the file's weights) of a weights file.
+
+    ``build`` turns the sidecar's ``config`` into (typed config, model to fill).
+
+    Raises:
+        ModelFileError: missing or damaged files, or a description that does not build
+            a model the weights fit.
+    """
+    meta = read_meta(path)
+    try:
+        config, model = build(meta["config"])
+        model.set_weights(load(path, [w.dtype for w in model.get_weights()]))
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path} and its description {sidecar(path).name} do not make a model "
+            f"({type(exc).__name__}: {exc}); restore both from the repository"
+        ) from exc
+    return meta, config, model

@@ -8,10 +8,16 @@ MODELS_DIR = DATA_DIR / "models"
 SAMPLES_DIR = DATA_DIR / "samples"
 SPLIT_FILE = DATA_DIR / "splits" / "cxr4.csv"
 REPORTS_DIR = REPO_ROOT / "reports"
+RECIPES_DIR = REPO_ROOT / "recipes"
+"""One TOML file per shipped model: the settings that trained it."""
 CACHE_DIR = REPO_ROOT / ".cache"
 """Derived files (U-Net masks of the corpus, compiled models): safe to delete."""
 DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cxr4"
 SEGMENTER_WEIGHTS = MODELS_DIR / "unet_mobilenetv2_128.npz"
+CLASSIFIER_RECIPES = {
+    "masked": RECIPES_DIR / "classifier_masked.toml",
+    "raw": RECIPES_DIR / "classifier_raw.toml",
+}
 CLASSIFIER_WEIGHTS = {
     "masked": MODELS_DIR / "classifier_masked.npz",
     "raw": MODELS_DIR / "classifier_raw.npz",

@@ -25,7 +25,7 @@ from classification.attention import (
     is_flagged,
 )
 from classification.classifier import LungClassifier
-from lunggate import CLASS_NAMES, __version__
+from lunggate import CLASS_NAMES, __version__, modelfile
 from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from segmentation.burnin import remove_burn_in
 from segmentation.config import BurnInConfig
@@ -115,7 +115,6 @@ class Pipeline:
                 "name": classifier.name,
                 "sha256": classifier.weights_sha256,
                 "temperature": classifier.temperature,
-                "members": classifier.config.members,
                 "runtime": classifier.runtime,
             },
             "masked": classifier.masked,
@@ -124,6 +123,11 @@ class Pipeline:
 
     @classmethod
     def load(cls, config: PipelineConfig = PipelineConfig()) -> Pipeline:
+        """Both models, after checking both files: a damaged second file is reported
+        before the first is compiled for this CPU, not after."""
+        for path in (config.segmenter_weights, config.classifier_weights):
+            modelfile.read_meta(path)
+            modelfile.load(path)
         return cls(
             UNetSegmenter.load(config.segmenter_weights),
             LungClassifier.load(config.classifier_weights),
@@ -159,10 +163,15 @@ class Pipeline:
         accepted = [k for k, f in enumerate(found) if f.quality.ok]
         for seen in lungs:
             q = seen.lungs.quality
+            p = q.plausibility
+            reason = None
+            if not q.ok:
+                # An image judged not to be a chest X-ray says so; a bad mask says why.
+                reason = q.reason if p is not None else f"no plausible lungs: {q.reason}"
             results.append(
                 Result(
                     status="ok" if q.ok else "rejected",
-                    reason=None if q.ok else f"no plausible lungs: {q.reason}",
+                    reason=reason,
                     burn_in={
                         "enabled": self.burn_in.enabled,
                         "removed_fraction": round(float(seen.overlay.mean()), 4),
@@ -173,6 +182,14 @@ class Pipeline:
                         "area_fraction": round(q.area_fraction, 4),
                         "components": q.components,
                         "ok": q.ok,
+                        "plausibility": None
+                        if p is None
+                        else {
+                            "confidence": round(p.confidence, 4),
+                            "texture": round(p.texture, 3),
+                            "polarity": round(p.polarity, 4),
+                            "ok": p.ok,
+                        },
                     },
                     models=self.models,
                     timings_ms={

@@ -110,13 +110,11 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
         ),
     }
     for stage in ("classification", "classification_gradcam"):
-        # Each mask variant is one more forward pass of each of the classifier's networks.
-        stages[stage]["mask_variants_px"] = list(classifier.mask_variants)
-        stages[stage]["networks"] = len(classifier.members)
         stages[stage]["runtime"] = classifier.runtime
+        stages[stage]["input_size"] = classifier.config.gate.input_size
     # The same networks through TensorFlow (weights given without a file: no LiteRT),
     # the runtime serving used before; the reason serving compiles to LiteRT.
-    on_tensorflow = LungClassifier(classifier.members, classifier.config, classifier.temperature)
+    on_tensorflow = LungClassifier(classifier.model, classifier.config, classifier.temperature)
     stages["tensorflow"] = {
         "classification_gradcam": time_stage(
             lambda chunk: on_tensorflow.explain(*zip(*chunk, strict=True)), pairs, repeats
@@ -138,8 +136,11 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
     return stages
 
 
-def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
-    """Time the shipped models on the bundled sample X-rays and update ``out``."""
+def run_bench(out: Path, repeats: int = 50, backbones: bool = False, soak: bool = False) -> dict:
+    """Time the shipped models on the bundled sample X-rays and update ``out``.
+
+    ``soak`` adds the server's memory and latency under sustained load (``api.soak``).
+    """
     files = image_files([SAMPLES_DIR])
     images = [read_gray(p) for p in files]
     segmenter = UNetSegmenter.load()
@@ -160,6 +161,10 @@ def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
         report.update(pipeline_stages(Pipeline.load(), [p.read_bytes() for p in files], repeats))
     if backbones:
         report["backbones"] = backbone_throughput()
+    if soak:
+        from api.soak import soak as soak_server
+
+        report["soak"] = soak_server(rounds=30, per_round=96, clients=16)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report

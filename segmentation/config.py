@@ -46,6 +46,15 @@ class QualityConfig:
     max_area_fraction: float = 0.65
     min_component_fraction: float = 0.01
     """A component smaller than this share of the image is not counted as a lung."""
+    min_confidence: float = 0.92
+    """The U-Net's mean certainty below which an image is not a film it knows
+    (``plausibility``; 2 of 719 validation X-rays fall below it)."""
+    max_texture: float = 10.0
+    """Fine detail (grey levels) above which an image is not a radiograph (validation
+    X-rays reach 8.3)."""
+    max_polarity: float = 0.0
+    """Lungs brighter than their surroundings by more than this: an inverted film
+    (validation X-rays reach -0.025)."""
 
 
 @dataclass(frozen=True)

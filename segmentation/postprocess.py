@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from segmentation.config import QualityConfig
+from segmentation.plausibility import Plausibility
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class LungQuality:
     components: int
     ok: bool
     reason: str | None = None
+    plausibility: Plausibility | None = None
+    """Whether the image looks like a frontal chest X-ray (``segmentation.plausibility``);
+    judged only where the mask itself passed."""
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:

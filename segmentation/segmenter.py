@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -15,6 +15,7 @@ from lunggate.paths import SEGMENTER_WEIGHTS
 from lunggate.runtime import serving_forward
 from segmentation.config import QualityConfig, UNetConfig
 from segmentation.model import build_unet, to_input
+from segmentation.plausibility import judge
 from segmentation.postprocess import LungQuality, assess, clean_mask
 
 
@@ -66,10 +67,12 @@ class UNetSegmenter:
         cls, path: str | Path = SEGMENTER_WEIGHTS, quality: QualityConfig = QualityConfig()
     ) -> UNetSegmenter:
         """Build the U-Net its sidecar describes and load the weights file."""
-        meta = modelfile.read_meta(path)
-        config = UNetConfig.from_dict(meta["config"]["unet"])
-        model = build_unet(config)
-        model.set_weights(modelfile.load(path, [w.dtype for w in model.get_weights()]))
+
+        def build(described: dict) -> tuple[UNetConfig, keras.Model]:
+            config = UNetConfig.from_dict(described["unet"])
+            return config, build_unet(config)
+
+        _, config, model = modelfile.restore(path, build)
         return cls(model, config, quality, weights_sha256=modelfile.sha256(path))
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -90,7 +93,11 @@ class UNetSegmenter:
             images: 2-D uint8 grey images of any size.
         """
         results = []
-        for prob in self.predict_proba(images):
+        for image, prob in zip(images, self.predict_proba(images), strict=True):
             mask = clean_mask(prob, self.quality.threshold)
-            results.append(LungSegmentation(mask, assess(mask, self.quality)))
+            quality = assess(mask, self.quality)
+            if quality.ok:
+                seen = judge(image, mask, prob, self.quality)
+                quality = replace(quality, ok=seen.ok, reason=seen.reason, plausibility=seen)
+            results.append(LungSegmentation(mask, quality))
         return results

@@ -79,3 +79,14 @@ def dicom(
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()
+
+
+def dicom_deflated(data: bytes, syntax) -> bytes:
+    """``data`` (a DICOM file) rewritten with its data set deflate-compressed."""
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.file_meta.TransferSyntaxUID = syntax
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()

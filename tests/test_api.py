@@ -20,8 +20,8 @@ def client(tiny_pipeline):
         yield c
 
 
-def post(client, data: bytes, name: str = "x.png", **params):
-    return client.post("/v1/predict", files={"file": (name, data)}, params=params)
+def post(client, data: bytes, name: str = "x.png", headers=None, **params):
+    return client.post("/v1/predict", files={"file": (name, data)}, params=params, headers=headers)
 
 
 def sample_bytes(k: int = 0) -> bytes:
@@ -157,6 +157,37 @@ def test_api_key_is_enforced_when_set(tiny_pipeline):
         )
         assert ok.status_code == 200
         assert c.get("/v1/health").status_code == 200  # health stays open for probes
+        assert c.get("/").status_code == 200  # the viewer page, which asks for the key
+        for path in ("/docs", "/openapi.json", "/v1/models"):
+            refused = c.get(path)
+            assert refused.status_code == 401, path
+            assert refused.json()["error"]["code"] == "unauthorized"
+        assert c.get("/openapi.json", headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert post(c, sample_bytes(), headers={"X-API-Key": "s3cre"}).status_code == 401
+
+
+def test_wrong_key_is_refused_before_the_body_is_read(tiny_pipeline):
+    from api.access import RequireKey
+
+    reads = []
+
+    async def receive():
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 10, "more_body": False}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def app(scope, receive, send):  # what would read the body
+        await receive()
+
+    import asyncio
+
+    scope = {"type": "http", "path": "/v1/predict", "headers": [(b"x-api-key", b"nope")]}
+    asyncio.run(RequireKey(app, "s3cret")(scope, receive, send))
+    assert reads == [] and sent[0]["status"] == 401
 
 
 def malformed_files() -> list[tuple[str, bytes]]:
@@ -225,3 +256,26 @@ def test_concurrent_clients_get_no_errors_and_memory_stays_bounded(client):
         codes = list(pool.map(lambda k: post(client, data[k % 8]).status_code, range(200)))
     assert codes == [200] * 200
     assert rss_mb() - before < 300, "memory grew by more than 300 MB over 200 requests"
+
+
+def test_a_spent_time_budget_is_a_json_503_and_a_batch_keeps_what_it_finished(tiny_pipeline):
+    import time
+
+    slow = ApiConfig(request_budget_s=0.05)
+    original = tiny_pipeline.analyze
+
+    def analyze(*args, **kwargs):
+        time.sleep(0.06)  # each analysis outlasts the whole budget
+        return original(*args, **kwargs)
+
+    tiny_pipeline.analyze = analyze
+    try:
+        with TestClient(create_app(slow, tiny_pipeline)) as c:
+            files = [("files", (f"s{k}.png", sample_bytes(k))) for k in range(3)]
+            items = c.post("/v1/predict/batch", files=files).json()["items"]
+            again = post(c, sample_bytes())
+    finally:
+        tiny_pipeline.analyze = original
+    assert items[0]["result"]["status"] == "ok"  # started within the budget, so finished
+    assert [i["error"]["code"] for i in items[1:]] == ["time_budget_exceeded"] * 2
+    assert again.status_code == 200  # a new request has a budget of its own

@@ -16,8 +16,7 @@ SUBCOMMANDS = [
     "eval-seg",
     "train-cls",
     "eval-cls",
-    "ensemble",
-    "select-backbone",
+    "eval-gate",
     "segment",
     "predict",
     "audit",
@@ -100,18 +99,45 @@ def test_predict_writes_guided_gradcam_on_request(tmp_path: Path):
     assert written == {"_lungs.png", "_gradcam.png", "_guided_gradcam.png", ".json"}
 
 
-def test_train_cls_hands_its_seed_and_settings_to_training(tmp_path: Path, monkeypatch, capsys):
+def test_train_cls_trains_the_recipe_with_its_overrides(monkeypatch):
     import classification.train
+    from lunggate.paths import CLASSIFIER_RECIPES
 
     seen = {}
 
-    def fake_train(config, data_root, out, split_file, snapshots=None):
-        seen.update(config=config, out=out, snapshots=snapshots)
+    def fake_train(config, data_root, out, split_file, recipe=None):
+        seen.update(config=config, out=out, recipe=recipe)
         return {"epochs": 0}
 
     monkeypatch.setattr(classification.train, "train_classifier", fake_train)
-    args = ["train-cls", "--out", str(tmp_path / "m.npz"), "--seed", "12", "--consistency", "2"]
-    assert main(args + ["--snapshots", str(tmp_path / "epochs")]) == 0
+    recipe = str(CLASSIFIER_RECIPES["raw"])
+    args = ["train-cls", "--recipe", recipe, "--set", "seed=12", "model.gate.contrast=none"]
+    assert main(args) == 0
     config = seen["config"]
-    assert (config.seed, config.consistency) == (12, 2.0)
-    assert seen["out"] == tmp_path / "m.npz" and seen["snapshots"] == tmp_path / "epochs"
+    assert (config.seed, config.model.gate.contrast, config.model.gate.input) == (12, "none", "raw")
+    assert config.model.backbone == "efficientnet_lite0"  # the rest is the recipe's
+    assert seen["out"].name == "classifier_raw.npz"
+    assert seen["recipe"] == "recipes/classifier_raw.toml seed=12 model.gate.contrast=none"
+
+
+def test_train_cls_names_an_unknown_setting(capsys):
+    assert main(["train-cls", "--set", "model.gate.colour=red"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown setting model.gate.'colour'" in err and "contrast" in err
+
+
+def test_serve_with_a_damaged_model_is_one_line(tmp_path: Path, monkeypatch, capsys):
+    import shutil
+
+    import api.app
+    from lunggate.paths import CLASSIFIER_WEIGHTS
+    from pipeline.analyze import PipelineConfig
+
+    broken = tmp_path / "classifier_masked.npz"
+    broken.write_bytes(b"\\x93NUMPY random bytes")
+    shutil.copy(CLASSIFIER_WEIGHTS["masked"].with_suffix(".json"), broken.with_suffix(".json"))
+    config = PipelineConfig(classifier_weights=broken)
+    monkeypatch.setattr(api.app, "PipelineConfig", lambda **kw: config)
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "damaged or not a lunggate weights file" in err[0]

@@ -63,7 +63,8 @@ def test_raw_gate_sees_outside_the_lungs():
     image, mask = lungs()
     marked = image.copy()
     marked[~mask] = 255
-    config = GateConfig(input="raw", input_size=32)
+    # Without contrast normalisation: a percentile stretch maps 200 and 255 alike.
+    config = GateConfig(input="raw", input_size=32, contrast="none")
     assert not np.array_equal(gate(image, None, config)[0], gate(marked, None, config)[0])
 
 
@@ -130,9 +131,30 @@ def test_feathered_gate_moves_less_when_the_mask_boundary_moves():
         assert box_a == box_b
         return float(np.abs(a - b).mean())
 
-    hard = GateConfig(input_size=40, margin_fraction=0.0)
+    hard = GateConfig(input_size=40, margin_fraction=0.0, feather_px=0, contrast="none")
     soft = replace(hard, feather_px=6)
     assert change(soft) < 0.5 * change(hard)
     image_outside = image.copy()
     image_outside[~mask] = 255
     np.testing.assert_array_equal(gate(image, mask, soft)[0], gate(image_outside, mask, soft)[0])
+
+
+def test_equalized_gate_still_sees_only_the_lungs():
+    rng = np.random.default_rng(3)
+    image, mask = lungs()
+    image = (image + rng.integers(0, 60, image.shape)).astype(np.uint8)
+    marked = image.copy()
+    marked[~mask] = rng.integers(0, 256, int((~mask).sum()))
+    config = GateConfig(input_size=40, contrast="clahe")
+    np.testing.assert_array_equal(gate(image, mask, config)[0], gate(marked, mask, config)[0])
+
+
+def test_equalize_stretches_the_kept_pixels_to_full_range():
+    from classification.gating import equalize
+
+    crop = np.tile(np.linspace(100, 140, 64, dtype=np.float32), (64, 1))
+    keep = np.ones(crop.shape, bool)
+    out = equalize(crop, keep)
+    assert out.dtype == np.float32 and out.shape == crop.shape
+    assert out.min() < 30 and out.max() > 225  # a 40-grey-level ramp now spans the range
+    assert np.corrcoef(out[32], crop[32])[0, 1] > 0.95  # and keeps its order, broadly

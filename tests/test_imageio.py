@@ -1,8 +1,10 @@
 """Decoding uploads: every supported variant, and a clear error for each kind of bad file."""
 
+import io
+
 import numpy as np
 import pytest
-from files import dicom, encode, gradient, png_with_header
+from files import dicom, dicom_deflated, encode, gradient, png_with_header
 from pydicom.uid import RLELossless
 
 from pipeline.imageio import ImageInputError, decode
@@ -96,3 +98,41 @@ def test_bad_files_raise_a_coded_readable_error(data, code, words):
         decode(data)
     assert info.value.code == code
     assert words in str(info.value)
+
+
+def test_exif_orientation_is_applied_on_read():
+    from PIL import Image
+
+    pixels = gradient()  # 128 x 96, dark at the top
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to view
+    Image.fromarray(pixels).save(buf, "JPEG", exif=exif, quality=95)
+    out = decode(buf.getvalue())
+    assert out.pixels.shape == (96, 128)
+    # Turned upright, the dark first row of the stored image is now the right column.
+    assert out.pixels[:, -1].mean() < 20 and out.pixels[:, 0].mean() > 230
+
+
+def test_huge_images_are_shrunk_to_the_working_size_before_anything_else():
+    from pipeline.imageio import WORKING_SIDE
+
+    out = decode(encode(".png", gradient(3000, 2000)))
+    assert max(out.pixels.shape) == WORKING_SIDE and out.pixels.shape == (1024, 683)
+    assert (out.info["original_width"], out.info["original_height"]) == (2000, 3000)
+    jpeg = decode(encode(".jpg", gradient(4000, 2400)))
+    assert jpeg.pixels.shape == (1024, 614)
+
+
+def test_deflated_dicom_that_inflates_beyond_the_limit_is_refused(monkeypatch):
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    import pipeline.imageio as imageio
+
+    data = dicom(np.zeros((512, 512), np.uint16), compress=None)
+    deflated = dicom_deflated(data, DeflatedExplicitVRLittleEndian)
+    assert decode(deflated).pixels.shape == (512, 512)
+    monkeypatch.setattr(imageio, "MAX_INFLATED_BYTES", 100_000)  # the file inflates to ~0.5 MB
+    with pytest.raises(ImageInputError, match="inflates beyond") as info:
+        decode(deflated)
+    assert info.value.code == "implausible_image"

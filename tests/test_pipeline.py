@@ -20,7 +20,7 @@ def test_result_carries_everything_users_need(tiny_pipeline):
     assert r.cam.shape == image.shape and r.cam.min() >= 0 and r.cam.max() <= 1
     assert r.attention["flag"] in (None, OUTSIDE_LUNGS)
     assert r.models["segmenter"]["sha256"] and r.models["masked"] is True
-    assert r.models["classifier"]["members"] == 1
+    assert r.models["classifier"]["name"] == "cnnx_masked"
     # Shipped weights run compiled; an unsaved classifier runs on TensorFlow.
     assert r.models["segmenter"]["runtime"] == "litert"
     assert r.models["classifier"]["runtime"] == "tensorflow"

@@ -7,6 +7,7 @@ import pytest
 from conftest import SAMPLES
 from lunggate import modelfile
 from lunggate.data import read_gray, read_mask
+from lunggate.errors import ModelFileError
 from lunggate.paths import CLASSIFIER_WEIGHTS, DATA_DIR, REPORTS_DIR, SEGMENTER_WEIGHTS
 from segmentation.metrics import dice
 from segmentation.segmenter import UNetSegmenter
@@ -64,3 +65,26 @@ def test_compare_report_is_from_the_shipped_weights():
     for kind in ("masked", "raw"):
         assert report[kind]["weights_sha256"] == modelfile.sha256(CLASSIFIER_WEIGHTS[kind])
     assert report["split"] == "test" and report["n"] == 719
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[: len(b) // 2], lambda b: b"", lambda b: bytes(range(256)) * 64],
+    ids=["truncated", "empty", "random-bytes"],
+)
+def test_damaged_model_file_is_one_clear_error_before_any_compiling(tmp_path, damage, capsys):
+    import shutil
+
+    from pipeline.analyze import Pipeline, PipelineConfig
+
+    for source in (SEGMENTER_WEIGHTS, CLASSIFIER_WEIGHTS["masked"]):
+        shutil.copy(source.with_suffix(".json"), tmp_path / source.with_suffix(".json").name)
+    seg = tmp_path / SEGMENTER_WEIGHTS.name
+    shutil.copy(SEGMENTER_WEIGHTS, seg)
+    cls = tmp_path / CLASSIFIER_WEIGHTS["masked"].name
+    cls.write_bytes(damage(CLASSIFIER_WEIGHTS["masked"].read_bytes()))
+
+    with pytest.raises(ModelFileError, match="damaged or not a lunggate weights file") as info:
+        Pipeline.load(PipelineConfig(segmenter_weights=seg, classifier_weights=cls))
+    assert "allow_pickle" not in str(info.value)
+    assert "compiling" not in capsys.readouterr().err
