@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from lunggate.errors import LunggateError
+
 InputKind = Literal["masked", "raw"]
 Contrast = Literal["none", "clahe"]
 
@@ -41,15 +43,17 @@ class GateConfig:
     """``clahe``: stretch the kept pixels' 1st-99th percentiles to full range, then
     contrast-limited adaptive histogram equalization, on the filled crop (so still a
     function of the pixels under the mask alone)."""
-    mask_variants_px: tuple[int, ...] = (0,)
+    mask_variants_px: tuple[int, ...] = (-4, -2, 0, 2, 4)
     """Masked input: answer with the mean logits over the lung mask grown by each of
     these pixels (negative: shrunk). The U-Net's boundary moves by a few pixels with
     anything burned in against a lung; an answer averaged over such moves changes
-    less when it does. The mask as found (0) is always one: the Grad-CAM explains it."""
+    less when it does. The mask as found (0) is always one: the Grad-CAM explains it.
+    An inference setting, chosen on validation after training (``lunggate calibrate``,
+    ``docs/experiments.md``)."""
 
     def __post_init__(self) -> None:
         if 0 not in self.mask_variants_px:
-            raise ValueError(
+            raise LunggateError(
                 f"mask variants {list(self.mask_variants_px)} must include 0 (the mask as "
                 "found, which the Grad-CAM explains)"
             )

@@ -285,3 +285,35 @@ def train_classifier(
         "temperature": temperature,
         "weights": str(out),
     }
+
+
+def set_mask_variants(
+    weights: Path, variants: tuple[int, ...], data_root: Path, split_file: Path = SPLIT_FILE
+) -> dict:
+    """Make a trained masked classifier answer over ``variants``; refit its temperature.
+
+    Averaging over grown and shrunk masks is an inference setting, chosen on the
+    validation split after training; the temperature fitted to single-mask logits
+    would be off for averaged ones, so it is refitted on the same split, as the
+    pipeline sees it (burned-in overlays removed). The weights file is left alone;
+    its sidecar records the setting and the answer's validation scores.
+    """
+    classifier = LungClassifier.load(weights)
+    if not classifier.masked:
+        raise ModelFileError(f"{weights} is a raw-input classifier: it uses no lung mask")
+    meta = modelfile.read_meta(weights)
+    meta["config"]["model"]["gate"]["mask_variants_px"] = list(variants)
+    classifier.config = ClassifierConfig.from_dict(meta["config"]["model"])
+    (val,) = split_records(data_root, split_file, "val")
+    images, masks = images_and_masks(UNetSegmenter.load(), val, BurnInConfig())
+    labels = labels_of(val)
+    logits = classifier.answer_logits(images, masks)
+    pred = logits.argmax(-1)
+    meta["temperature"] = fit_temperature(logits, labels)
+    meta["answer_val"] = {
+        "mask_variants_px": list(variants),
+        "val_accuracy": float((pred == labels).mean()),
+        "val_macro_f1": float(f1_score(labels, pred, average="macro")),
+    }
+    modelfile.sidecar(weights).write_text(json.dumps(meta, indent=2) + "\n")
+    return {**meta["answer_val"], "temperature": meta["temperature"]}

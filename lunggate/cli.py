@@ -119,6 +119,14 @@ def cmd_eval_seg(args: argparse.Namespace) -> None:
     print(json.dumps({k: report[k] for k in ("dice", "iou", "n")}))
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from classification.train import set_mask_variants
+
+    weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
+    result = set_mask_variants(weights, tuple(args.mask_variants), args.data_root, args.split_file)
+    print(json.dumps(result))
+
+
 def cmd_eval_gate(args: argparse.Namespace) -> None:
     from segmentation.gate_report import evaluate_gate
     from segmentation.segmenter import UNetSegmenter
@@ -262,6 +270,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", type=Path, default=SEG_WEIGHTS)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_seg)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="set a masked classifier's mask variants; refit its temperature on validation",
+    )
+    _data_root(p)
+    p.add_argument("--weights", type=Path, default=None, help="weights file (default data/models/)")
+    p.add_argument(
+        "--mask-variants",
+        type=int,
+        nargs="+",
+        required=True,
+        metavar="PX",
+        help="answer with the mean over the lung mask grown by each of these pixels "
+        "(negative shrinks; 0 must be one)",
+    )
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(
         "eval-gate",

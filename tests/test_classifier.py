@@ -41,6 +41,33 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
     np.testing.assert_allclose(original.logits(x), loaded.logits(x), atol=0.05)
 
 
+def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
+    from segmentation.postprocess import grow
+
+    classifier = save_tiny(tmp_path / "cls.npz")
+    classifier.config = replace(TINY, gate=replace(TINY.gate, mask_variants_px=(-2, 0, 2)))
+    pairs = [synthetic_xray(seed, 80) for seed in (3, 4, 5)]
+    images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
+    each = [
+        classifier.logits(classifier.prepare(images, [grow(m, r) for m in masks])[0])
+        for r in (-2, 0, 2)
+    ]
+    np.testing.assert_allclose(classifier.answer_logits(images, masks), np.mean(each, 0), atol=1e-5)
+    assert not np.allclose(each[0], each[2])  # the variants do differ
+    explained = classifier.explain(images, masks)
+    probs = classifier.predict(images, masks)
+    np.testing.assert_allclose([e.probabilities for e in explained], probs, atol=1e-5)
+    assert [e.class_index for e in explained] == list(probs.argmax(-1))
+
+
+def test_mask_variants_must_include_the_mask_as_found():
+    from classification.config import GateConfig
+    from lunggate.errors import LunggateError
+
+    with pytest.raises(LunggateError, match="must include 0"):
+        GateConfig(mask_variants_px=(-2, 2))
+
+
 def test_temperature_softens_probabilities(tmp_path: Path, keras_session):
     classifier = save_tiny(tmp_path / "cls.npz", temperature=1.0)
     logits = np.array([[3.0, 0.0, 0.0, 0.0]])
@@ -175,6 +202,22 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
     assert meta["config"]["marks"] == 1.0 and meta["config"]["mask_bites"] == 3
     assert np.isfinite(meta["history"][-1]["val_loss"])  # the checkpoint's own, for the LR schedule
     assert LungClassifier.load(out).masked
+
+    # Choosing the answer's mask variants afterwards rewrites the sidecar, not the weights.
+    from classification.train import set_mask_variants
+
+    sha = modelfile.sha256(out)
+    result = set_mask_variants(out, (-3, 0, 3), tiny_dataset, tmp_path / "split.csv")
+    assert result["mask_variants_px"] == [-3, 0, 3] and result["temperature"] > 0
+    assert LungClassifier.load(out).mask_variants == (-3, 0, 3)
+    assert modelfile.sha256(out) == sha
+    raw = tmp_path / "raw.npz"
+    raw_config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="raw", input_size=32))
+    modelfile.save(
+        new_model(raw_config).get_weights(), raw, {"config": {"model": raw_config.to_dict()}}
+    )
+    with pytest.raises(ModelFileError, match="raw-input"):
+        set_mask_variants(raw, (0, 2), tiny_dataset, tmp_path / "split.csv")
 
 
 def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_session):

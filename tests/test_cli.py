@@ -17,6 +17,7 @@ SUBCOMMANDS = [
     "train-cls",
     "eval-cls",
     "eval-gate",
+    "calibrate",
     "segment",
     "predict",
     "audit",

@@ -79,7 +79,9 @@ def test_pipeline_result_says_why_an_image_is_not_a_chest_xray(tiny_pipeline):
     assert "not" in result.reason and "no plausible lungs" not in result.reason
 
 
-def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(tiny_dataset, tmp_path, segmenter):
+def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(
+    tiny_dataset, tmp_path, segmenter
+):
     import json
 
     from lunggate.data import scan_dataset
