@@ -13,12 +13,11 @@ import numpy as np
 from classification.backbones import build_classifier
 from classification.calibration import softmax
 from classification.config import ClassifierConfig
-from classification.gating import Box, gate, to_image
+from classification.gating import Box, gate_batch, to_image
 from classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.backend import keras
 from lunggate.runtime import serving_forward
-from segmentation.postprocess import grow
 
 
 @dataclass(frozen=True)
@@ -105,12 +104,8 @@ class LungClassifier:
         grow_px: int = 0,
     ) -> tuple[np.ndarray, list[Box]]:
         """Gate each image (masks grown by ``grow_px``; a raw model ignores them) into a
-        batch, with its crop box."""
-        pairs = [
-            gate(img, m if m is None or grow_px == 0 else grow(m, grow_px), self.config.gate)
-            for img, m in zip(images, masks, strict=True)
-        ]
-        return np.stack([p[0] for p in pairs]), [p[1] for p in pairs]
+        batch, with its crop box (``gating.gate_batch``)."""
+        return gate_batch(images, masks, self.config.gate, grow_px)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """(N, 4) logits of prepared input."""

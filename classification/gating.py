@@ -6,6 +6,7 @@ Grad-CAM computed on the crop can be placed back onto the full image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -143,6 +144,21 @@ def gate(
     std = float(np.sqrt(np.average((crop - mean) ** 2, weights=weight)))
     x = weight * (crop - mean) / max(std, 1.0)
     return x[..., None].astype(np.float32), box
+
+
+def gate_batch(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray | None],
+    config: GateConfig,
+    grow_px: int = 0,
+) -> tuple[np.ndarray, list[Box]]:
+    """``gate`` each image (its mask grown by ``grow_px``; raw input ignores masks) into
+    one (N, S, S, 1) batch, with each crop's box."""
+    pairs = [
+        gate(image, m if m is None or grow_px == 0 else grow(m, grow_px), config)
+        for image, m in zip(images, masks, strict=True)
+    ]
+    return np.stack([x for x, _ in pairs]), [box for _, box in pairs]
 
 
 def to_image(cam: np.ndarray, box: Box, shape: tuple[int, int]) -> np.ndarray:

@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from classification.calibration import fit_temperature, nll
 from classification.classifier import LungClassifier, new_model
 from classification.config import ClassifierConfig, ClsTrainConfig
-from classification.gating import gate
+from classification.gating import gate, gate_batch
 from classification.plots import plot_history
 from lunggate import CLASS_NAMES, modelfile
 from lunggate.augment import xray_augmentation
@@ -160,10 +160,9 @@ def set_trainable(model: keras.Model, first: str | None, head_only: bool = False
     names = [layer.name for layer in model.layers]
     if first is not None and first not in names:
         raise LunggateError(f"trainable_from {first!r} is not a layer of {model.name}")
-    training = first is None and not head_only
-    for layer in model.layers:
-        training = training or (layer.name == first and not head_only)
-        layer.trainable = training or layer.name in HEAD_LAYERS
+    start = len(names) if head_only else 0 if first is None else names.index(first)
+    for k, layer in enumerate(model.layers):
+        layer.trainable = k >= start or layer.name in HEAD_LAYERS
 
 
 def continued_model(config: ClsTrainConfig) -> tuple[keras.Model, dict]:
@@ -217,7 +216,7 @@ def train_classifier(
     train_images, train_masks = load_split(train, segmenter)
     val_images, val_masks = load_split(val, segmenter)
     y_train, y_val = labels_of(train), labels_of(val)
-    x_val = LungClassifier(model, config.model).prepare(val_images, val_masks)[0]
+    x_val = gate_batch(val_images, val_masks, config.model.gate)[0]
     counts = np.bincount(y_train, minlength=len(CLASS_NAMES))
     class_weight = {
         k: float(len(y_train) / (len(CLASS_NAMES) * max(c, 1))) for k, c in enumerate(counts)

@@ -18,6 +18,7 @@ from lunggate.paths import (
     CLASSIFIER_RECIPES,
     CLASSIFIER_WEIGHTS,
     DEFAULT_DATA_ROOT,
+    REPO_ROOT,
     REPORTS_DIR,
     SPLIT_FILE,
 )
@@ -139,8 +140,6 @@ def cmd_eval_gate(args: argparse.Namespace) -> None:
 
 def _recipe_name(recipe: Path, overrides: list[str]) -> str:
     """How a sidecar names the recipe: the file, relative to the checkout, and overrides."""
-    from lunggate.paths import REPO_ROOT
-
     path = recipe.resolve()
     name = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(recipe)
     return " ".join([name, *overrides])

@@ -76,13 +76,16 @@ def evaluate_gate(
     per_kind: int = 40,
 ) -> dict:
     """Write ``out`` (JSON): refused real X-rays per split, caught negatives per kind."""
-    report: dict = {"thresholds": {}, "real_xrays": {}, "negatives": {}}
     quality = segmenter.quality
-    report["thresholds"] = {
-        "min_confidence": quality.min_confidence,
-        "max_texture": quality.max_texture,
-        "max_polarity": quality.max_polarity,
-        "chosen_on": "val",
+    report: dict = {
+        "thresholds": {
+            "min_confidence": quality.min_confidence,
+            "max_texture": quality.max_texture,
+            "max_polarity": quality.max_polarity,
+            "chosen_on": "val",
+        },
+        "real_xrays": {},
+        "negatives": {},
     }
     films = []
     for split in ("val", "test"):
