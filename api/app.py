@@ -21,15 +21,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
-from api.access import RequireKey
-from api.limits import BodySizeLimit
-from api.schemas import BatchItem, BatchResponse, ErrorBody, ErrorResponse, Health, PredictResponse
-from lunggate import CLASS_NAMES, __version__
-from lunggate.errors import LunggateError
-from lunggate.paths import REPORTS_DIR, SPLIT_FILE
-from pipeline.analyze import Pipeline, PipelineConfig, Result
-from pipeline.imageio import ImageInputError, decode
-from pipeline.render import overlays, png_bytes
+from lunggate.api.access import RequireKey
+from lunggate.api.limits import BodySizeLimit
+from lunggate.api.schemas import (
+    BatchItem,
+    BatchResponse,
+    ErrorBody,
+    ErrorResponse,
+    Health,
+    PredictResponse,
+)
+from lunggate.core import CLASS_NAMES, __version__
+from lunggate.core.errors import LunggateError
+from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
+from lunggate.pipeline.analyze import Pipeline, PipelineConfig, Result
+from lunggate.pipeline.imageio import ImageInputError, decode
+from lunggate.pipeline.render import overlays, png_bytes
 
 STATIC = Path(__file__).parent / "static"
 STATUS_CODES = {

@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from lunggate.data import image_files
-from lunggate.paths import SAMPLES_DIR
+from lunggate.core.data import image_files
+from lunggate.core.paths import SAMPLES_DIR
 
 
 def _free_port() -> int:

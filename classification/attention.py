@@ -11,8 +11,8 @@ import math
 import cv2
 import numpy as np
 
-from classification.gating import Box, to_image
-from lunggate.errors import LunggateError
+from lunggate.classification.gating import Box, to_image
+from lunggate.core.errors import LunggateError
 
 
 def in_lung_score(cam: np.ndarray, mask: np.ndarray) -> float:

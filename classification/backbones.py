@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from classification.cnnx import build_cnnx
-from classification.efficientnet_lite import build_efficientnet_lite0
-from lunggate.backend import keras
-from lunggate.errors import LunggateError
+from lunggate.classification.cnnx import build_cnnx
+from lunggate.classification.efficientnet_lite import build_efficientnet_lite0
+from lunggate.core.backend import keras
+from lunggate.core.errors import LunggateError
 
 Shape = tuple[int, int, int]
 Factory = Callable[[Shape, str | None], keras.Model]

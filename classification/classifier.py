@@ -10,14 +10,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from classification.backbones import build_classifier
-from classification.calibration import softmax
-from classification.config import ClassifierConfig
-from classification.gating import Box, gate_batch, to_image
-from classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
-from lunggate import CLASS_NAMES, modelfile
-from lunggate.backend import keras
-from lunggate.runtime import serving_forward
+from lunggate.classification.backbones import build_classifier
+from lunggate.classification.calibration import softmax
+from lunggate.classification.config import ClassifierConfig
+from lunggate.classification.gating import Box, gate_batch, to_image
+from lunggate.classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
+from lunggate.core import CLASS_NAMES, modelfile
+from lunggate.core.backend import keras
+from lunggate.core.runtime import serving_forward
 
 
 @dataclass(frozen=True)

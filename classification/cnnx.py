@@ -7,7 +7,7 @@ pooling side by side. About 1.5M parameters, small enough to train from scratch 
 
 from __future__ import annotations
 
-from lunggate.backend import keras
+from lunggate.core.backend import keras
 
 L = keras.layers
 

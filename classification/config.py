@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from lunggate.errors import LunggateError
+from lunggate.core.errors import LunggateError
 
 InputKind = Literal["masked", "raw"]
 Contrast = Literal["none", "clahe"]
@@ -75,7 +75,7 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
-        from lunggate.recipes import build
+        from lunggate.core.recipes import build
 
         return build(cls, data)
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from classification.torch_weights import read_state_dict
-from lunggate.backend import keras
-from lunggate.errors import ModelFileError
+from lunggate.classification.torch_weights import read_state_dict
+from lunggate.core.backend import keras
+from lunggate.core.errors import ModelFileError
 
 L = keras.layers
 

@@ -14,25 +14,25 @@ from pathlib import Path
 
 import numpy as np
 
-from classification.attention import (
+from lunggate.classification.attention import (
     DEFAULT_ATTENTION_THRESHOLD,
     flags,
     in_lung_score,
     resolution_ceiling,
     threshold_label,
 )
-from classification.calibration import expected_calibration_error, softmax
-from classification.classifier import LungClassifier
-from classification.metrics import classification_metrics, roc_curves
-from classification.plots import plot_confusion, plot_roc
-from lunggate import CLASS_NAMES
-from lunggate.figures import save_grid
-from lunggate.overlays import draw_outline, heatmap_overlay
-from lunggate.paths import SPLIT_FILE
-from lunggate.splits import split_records
-from segmentation.cache import images_and_masks
-from segmentation.config import BurnInConfig
-from segmentation.segmenter import UNetSegmenter
+from lunggate.classification.calibration import expected_calibration_error, softmax
+from lunggate.classification.classifier import LungClassifier
+from lunggate.classification.metrics import classification_metrics, roc_curves
+from lunggate.classification.plots import plot_confusion, plot_roc
+from lunggate.core import CLASS_NAMES
+from lunggate.core.figures import save_grid
+from lunggate.core.overlays import draw_outline, heatmap_overlay
+from lunggate.core.paths import SPLIT_FILE
+from lunggate.core.splits import split_records
+from lunggate.segmentation.cache import images_and_masks
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 
 def attention_summary(

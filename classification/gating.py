@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from classification.config import GateConfig
-from segmentation.postprocess import grow
+from lunggate.classification.config import GateConfig
+from lunggate.segmentation.postprocess import grow
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lunggate.backend import keras, tf
+from lunggate.core.backend import keras, tf
 
 
 def last_feature_layer(model: keras.Model) -> keras.layers.Layer:

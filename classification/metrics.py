@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
 
-from lunggate import CLASS_NAMES
+from lunggate.core import CLASS_NAMES
 
 
 def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:

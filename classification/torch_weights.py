@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from lunggate.errors import ModelFileError
+from lunggate.core.errors import ModelFileError
 
 _MAGIC = 0x1950A86A20F9469CFC6C
 _STORAGES = {"FloatStorage": np.dtype("<f4"), "LongStorage": np.dtype("<i8")}

@@ -15,24 +15,24 @@ import cv2
 import numpy as np
 from sklearn.metrics import f1_score
 
-from classification.calibration import fit_temperature, nll
-from classification.classifier import LungClassifier, new_model
-from classification.config import ClassifierConfig, ClsTrainConfig
-from classification.gating import gate, gate_batch
-from classification.plots import plot_history
-from lunggate import CLASS_NAMES, modelfile
-from lunggate.augment import xray_augmentation
-from lunggate.backend import keras, tf
-from lunggate.checkpoint import BestOnValidation
-from lunggate.data import Record, load_images
-from lunggate.errors import LunggateError, ModelFileError
-from lunggate.paths import REPORTS_DIR, SPLIT_FILE
-from lunggate.splits import split_records
-from segmentation.cache import images_and_masks
-from segmentation.config import BurnInConfig
-from segmentation.postprocess import grow
-from segmentation.segmenter import UNetSegmenter
-from segmentation.train import track_batch_statistics
+from lunggate.classification.calibration import fit_temperature, nll
+from lunggate.classification.classifier import LungClassifier, new_model
+from lunggate.classification.config import ClassifierConfig, ClsTrainConfig
+from lunggate.classification.gating import gate, gate_batch
+from lunggate.classification.plots import plot_history
+from lunggate.core import CLASS_NAMES, modelfile
+from lunggate.core.augment import xray_augmentation
+from lunggate.core.backend import keras, tf
+from lunggate.core.checkpoint import BestOnValidation
+from lunggate.core.data import Record, load_images
+from lunggate.core.errors import LunggateError, ModelFileError
+from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
+from lunggate.core.splits import split_records
+from lunggate.segmentation.cache import images_and_masks
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.postprocess import grow
+from lunggate.segmentation.segmenter import UNetSegmenter
+from lunggate.segmentation.train import track_batch_statistics
 
 
 def labels_of(records: list[Record]) -> np.ndarray:

@@ -1,11 +1,8 @@
 """lunggate: a lung-segmentation-gated, explainable chest X-ray classifier.
 
-The stages live in the top-level packages ``segmentation``, ``classification``,
-``pipeline`` and ``api``; this package holds what they share (dataset layer,
-split, model files, command line).
+One installed namespace over the checkout's folders (``pyproject.toml`` maps them):
+``lunggate.core`` (``core/``, what the stages share), ``lunggate.segmentation``,
+``lunggate.classification``, ``lunggate.pipeline`` and ``lunggate.api``. This
+package itself is the roof: the command line (``cli``, users' commands; ``lab``,
+training, evaluation and benchmarks), which is the only code that imports them all.
 """
-
-__version__ = "0.1.0"
-
-CLASS_NAMES: tuple[str, ...] = ("COVID", "Lung_Opacity", "Normal", "Viral_Pneumonia")
-"""The four classes, in the one order used by every model, report and API."""

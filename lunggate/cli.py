@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from classification.config import ClsTrainConfig
-from lunggate.errors import LunggateError
-from lunggate.paths import (
+from lunggate.classification.config import ClsTrainConfig
+from lunggate.core.errors import LunggateError
+from lunggate.core.paths import (
     CLASSIFIER_RECIPES,
     CLASSIFIER_WEIGHTS,
     DEFAULT_DATA_ROOT,
@@ -22,8 +22,8 @@ from lunggate.paths import (
     REPORTS_DIR,
     SPLIT_FILE,
 )
-from lunggate.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
-from segmentation.config import BurnInConfig, SegTrainConfig
+from lunggate.core.paths import SEGMENTER_WEIGHTS as SEG_WEIGHTS
+from lunggate.segmentation.config import BurnInConfig, SegTrainConfig
 
 
 def _data_root(parser: argparse.ArgumentParser) -> None:
@@ -83,8 +83,8 @@ def _burn_in(args: argparse.Namespace) -> BurnInConfig:
 
 
 def cmd_split(args: argparse.Namespace) -> None:
-    from lunggate.data import scan_dataset
-    from lunggate.splits import make_split, write_split
+    from lunggate.core.data import scan_dataset
+    from lunggate.core.splits import make_split, write_split
 
     records = scan_dataset(args.data_root)
     assignment = make_split(records)
@@ -94,8 +94,8 @@ def cmd_split(args: argparse.Namespace) -> None:
 
 
 def cmd_train_seg(args: argparse.Namespace) -> None:
-    from segmentation.config import UNetConfig
-    from segmentation.train import train_segmenter
+    from lunggate.segmentation.config import UNetConfig
+    from lunggate.segmentation.train import train_segmenter
 
     config = SegTrainConfig(
         unet=UNetConfig(input_size=args.input_size),
@@ -111,8 +111,8 @@ def cmd_train_seg(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_seg(args: argparse.Namespace) -> None:
-    from segmentation.evaluate import evaluate_segmenter
-    from segmentation.segmenter import UNetSegmenter
+    from lunggate.segmentation.evaluate import evaluate_segmenter
+    from lunggate.segmentation.segmenter import UNetSegmenter
 
     report = evaluate_segmenter(
         UNetSegmenter.load(args.weights), args.data_root, args.split, args.out, args.split_file
@@ -121,7 +121,7 @@ def cmd_eval_seg(args: argparse.Namespace) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    from classification.train import set_mask_variants
+    from lunggate.classification.train import set_mask_variants
 
     weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
     result = set_mask_variants(weights, tuple(args.mask_variants), args.data_root, args.split_file)
@@ -129,8 +129,8 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_gate(args: argparse.Namespace) -> None:
-    from segmentation.gate_report import evaluate_gate
-    from segmentation.segmenter import UNetSegmenter
+    from lunggate.segmentation.gate_report import evaluate_gate
+    from lunggate.segmentation.segmenter import UNetSegmenter
 
     report = evaluate_gate(
         UNetSegmenter.load(args.weights), args.data_root, args.out, args.split_file
@@ -146,8 +146,8 @@ def _recipe_name(recipe: Path, overrides: list[str]) -> str:
 
 
 def cmd_train_cls(args: argparse.Namespace) -> None:
-    from classification.train import train_classifier
-    from lunggate.recipes import load_recipe
+    from lunggate.classification.train import train_classifier
+    from lunggate.core.recipes import load_recipe
 
     config = load_recipe(ClsTrainConfig, args.recipe, args.set)
     out = args.out or CLASSIFIER_WEIGHTS[config.model.gate.input]
@@ -158,8 +158,8 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_cls(args: argparse.Namespace) -> None:
-    from classification.classifier import LungClassifier
-    from classification.evaluate import evaluate_classifier
+    from lunggate.classification.classifier import LungClassifier
+    from lunggate.classification.evaluate import evaluate_classifier
 
     classifier = LungClassifier.load(args.weights or CLASSIFIER_WEIGHTS[args.input])
     report = evaluate_classifier(
@@ -178,16 +178,16 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
-    from segmentation.demo import segment_files
+    from lunggate.segmentation.demo import segment_files
 
     for line in segment_files(args.inputs, args.out, args.weights, _burn_in(args)):
         print(line)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from lunggate.data import image_files
-    from pipeline.analyze import Pipeline, PipelineConfig
-    from pipeline.predict import predict_files
+    from lunggate.core.data import image_files
+    from lunggate.pipeline.analyze import Pipeline, PipelineConfig
+    from lunggate.pipeline.predict import predict_files
 
     files = image_files(args.inputs)
     pipeline = Pipeline.load(
@@ -198,9 +198,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
-    from lunggate.data import image_files
-    from pipeline.analyze import Pipeline, PipelineConfig
-    from pipeline.audit import audit
+    from lunggate.core.data import image_files
+    from lunggate.pipeline.analyze import Pipeline, PipelineConfig
+    from lunggate.pipeline.audit import audit
 
     image_files([args.folder])  # a missing or empty folder fails before the models load
     pipeline = Pipeline.load(
@@ -212,7 +212,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from pipeline.compare import CompareConfig, compare
+    from lunggate.pipeline.compare import CompareConfig, compare
 
     config = CompareConfig(bootstrap=args.bootstrap)
     report = compare(args.data_root, args.split, args.out, args.external, args.split_file, config)
@@ -221,9 +221,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from api.app import ApiConfig, create_app
-    from api.server import serve
-    from pipeline.analyze import Pipeline
+    from lunggate.api.app import ApiConfig, create_app
+    from lunggate.api.server import serve
+    from lunggate.pipeline.analyze import Pipeline
 
     config = ApiConfig.from_env()
     # Loaded before the server starts, so a damaged model file is one line, not a
@@ -232,7 +232,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from pipeline.bench import run_bench
+    from lunggate.pipeline.bench import run_bench
 
     print(json.dumps(run_bench(args.out, args.repeats, args.backbones, args.soak), indent=2))
 

@@ -17,20 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from classification.attention import (
+from lunggate.classification.attention import (
     DEFAULT_ATTENTION_THRESHOLD,
     check_threshold,
     flag_threshold,
     in_lung_score,
     is_flagged,
 )
-from classification.classifier import LungClassifier
-from lunggate import CLASS_NAMES, __version__, modelfile
-from lunggate.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
-from segmentation.burnin import remove_burn_in
-from segmentation.config import BurnInConfig
-from segmentation.find import find_lungs
-from segmentation.segmenter import UNetSegmenter
+from lunggate.classification.classifier import LungClassifier
+from lunggate.core import CLASS_NAMES, __version__, modelfile
+from lunggate.core.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
+from lunggate.segmentation.burnin import remove_burn_in
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.find import find_lungs
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 OUTSIDE_LUNGS = "outside_lungs"
 

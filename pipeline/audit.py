@@ -21,13 +21,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lunggate import CLASS_NAMES  # noqa: E402
-from lunggate.data import image_files  # noqa: E402
-from lunggate.errors import LunggateError  # noqa: E402
-from lunggate.overlays import write_png  # noqa: E402
-from pipeline.analyze import Pipeline  # noqa: E402
-from pipeline.imageio import decode  # noqa: E402
-from pipeline.render import overlays  # noqa: E402
+from lunggate.core import CLASS_NAMES  # noqa: E402
+from lunggate.core.data import image_files  # noqa: E402
+from lunggate.core.errors import LunggateError  # noqa: E402
+from lunggate.core.overlays import write_png  # noqa: E402
+from lunggate.pipeline.analyze import Pipeline  # noqa: E402
+from lunggate.pipeline.imageio import decode  # noqa: E402
+from lunggate.pipeline.render import overlays  # noqa: E402
 
 CSV_COLUMNS = [
     "path",

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from classification.classifier import LungClassifier
-from lunggate.data import image_files, read_gray
-from lunggate.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
-from pipeline.analyze import Pipeline
-from pipeline.imageio import decode
-from segmentation.segmenter import UNetSegmenter
+from lunggate.classification.classifier import LungClassifier
+from lunggate.core.data import image_files, read_gray
+from lunggate.core.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
+from lunggate.pipeline.analyze import Pipeline
+from lunggate.pipeline.imageio import decode
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 
 def time_stage(
@@ -59,8 +59,8 @@ def backbone_throughput(input_size: int = 160, batch: int = 16, steps: int = 4) 
 
     This is the budget that decides which backbones can be trained on this CPU at all.
     """
-    from classification.backbones import BACKBONES, build_classifier
-    from lunggate.backend import keras
+    from lunggate.classification.backbones import BACKBONES, build_classifier
+    from lunggate.core.backend import keras
 
     x = np.random.default_rng(0).normal(size=(batch, input_size, input_size, 1)).astype("float32")
     y = np.eye(4, dtype="float32")[np.arange(batch) % 4]
@@ -162,7 +162,7 @@ def run_bench(out: Path, repeats: int = 50, backbones: bool = False, soak: bool 
     if backbones:
         report["backbones"] = backbone_throughput()
     if soak:
-        from api.soak import soak as soak_server
+        from lunggate.api.soak import soak as soak_server
 
         report["soak"] = soak_server(rounds=30, per_round=96, clients=16)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,26 +21,26 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
 
-from classification.attention import (  # noqa: E402
+from lunggate.classification.attention import (  # noqa: E402
     DEFAULT_ATTENTION_THRESHOLD,
     in_lung_score,
     threshold_label,
 )
-from classification.classifier import LungClassifier  # noqa: E402
-from classification.evaluate import attention_summary  # noqa: E402
-from classification.metrics import classification_metrics  # noqa: E402
-from lunggate import CLASS_NAMES  # noqa: E402
-from lunggate.data import Record, load_images, read_gray, scan_dataset  # noqa: E402
-from lunggate.errors import DatasetError  # noqa: E402
-from lunggate.overlays import to_rgb  # noqa: E402
-from lunggate.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
-from lunggate.splits import split_records
-from pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
-from segmentation.cache import images_and_masks  # noqa: E402
-from segmentation.config import BurnInConfig  # noqa: E402
-from segmentation.find import Found, find_lungs  # noqa: E402
-from segmentation.metrics import dice  # noqa: E402
-from segmentation.segmenter import UNetSegmenter  # noqa: E402
+from lunggate.classification.classifier import LungClassifier  # noqa: E402
+from lunggate.classification.evaluate import attention_summary  # noqa: E402
+from lunggate.classification.metrics import classification_metrics  # noqa: E402
+from lunggate.core import CLASS_NAMES  # noqa: E402
+from lunggate.core.data import Record, load_images, read_gray, scan_dataset  # noqa: E402
+from lunggate.core.errors import DatasetError  # noqa: E402
+from lunggate.core.overlays import to_rgb  # noqa: E402
+from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
+from lunggate.core.splits import split_records
+from lunggate.pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
+from lunggate.segmentation.cache import images_and_masks  # noqa: E402
+from lunggate.segmentation.config import BurnInConfig  # noqa: E402
+from lunggate.segmentation.find import Found, find_lungs  # noqa: E402
+from lunggate.segmentation.metrics import dice  # noqa: E402
+from lunggate.segmentation.segmenter import UNetSegmenter  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from lunggate.errors import LunggateError
+from lunggate.core.errors import LunggateError
 
 MAX_PIXELS = 40_000_000
 """Larger images are refused before decoding (a 60000x60000 header is a memory bomb)."""

@@ -6,11 +6,11 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from lunggate.errors import LunggateError
-from lunggate.overlays import write_png
-from pipeline.analyze import Pipeline, Result
-from pipeline.imageio import decode
-from pipeline.render import overlays
+from lunggate.core.errors import LunggateError
+from lunggate.core.overlays import write_png
+from lunggate.pipeline.analyze import Pipeline, Result
+from lunggate.pipeline.imageio import decode
+from lunggate.pipeline.render import overlays
 
 
 def summary_line(name: str, result: Result) -> str:

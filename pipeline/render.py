@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lunggate.overlays import draw_outline, heatmap_overlay, to_rgb
-from pipeline.analyze import Result
+from lunggate.core.overlays import draw_outline, heatmap_overlay, to_rgb
+from lunggate.pipeline.analyze import Result
 
 
 def overlays(image: np.ndarray, result: Result, alpha: float = 0.4) -> dict[str, np.ndarray]:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate.data import Record, load_images
-from lunggate.paths import CACHE_DIR
-from segmentation.config import BurnInConfig
-from segmentation.find import find_lungs, rebuild
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core.data import Record, load_images
+from lunggate.core.paths import CACHE_DIR
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.find import find_lungs, rebuild
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 FIRST = "first:"
 """Key prefix of a repainted image's first-pass mask."""

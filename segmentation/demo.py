@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate.data import image_files, read_gray
-from lunggate.errors import LunggateError
-from lunggate.overlays import draw_outline, to_rgb, write_png
-from segmentation.config import BurnInConfig
-from segmentation.find import find_lungs
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core.data import image_files, read_gray
+from lunggate.core.errors import LunggateError
+from lunggate.core.overlays import draw_outline, to_rgb, write_png
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.find import find_lungs
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 
 def segment_files(

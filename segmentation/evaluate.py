@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate import CLASS_NAMES
-from lunggate.data import load_images, read_mask
-from lunggate.figures import save_grid
-from lunggate.overlays import GREEN, RED, draw_outline, to_rgb
-from lunggate.paths import SPLIT_FILE
-from lunggate.splits import split_records
-from segmentation.metrics import dice, iou
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core import CLASS_NAMES
+from lunggate.core.data import load_images, read_mask
+from lunggate.core.figures import save_grid
+from lunggate.core.overlays import GREEN, RED, draw_outline, to_rgb
+from lunggate.core.paths import SPLIT_FILE
+from lunggate.core.splits import split_records
+from lunggate.segmentation.metrics import dice, iou
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 
 def summarize(values: list[float], labels: list[str]) -> dict:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from segmentation.burnin import carve_marks, remove_burn_in, repaint_beyond
-from segmentation.config import BurnInConfig
-from segmentation.segmenter import LungSegmentation, UNetSegmenter
+from lunggate.segmentation.burnin import carve_marks, remove_burn_in, repaint_beyond
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.segmenter import LungSegmentation, UNetSegmenter
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lunggate.data import load_images
-from lunggate.paths import SPLIT_FILE
-from lunggate.splits import split_records
-from segmentation.config import BurnInConfig
-from segmentation.find import find_lungs
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core.data import load_images
+from lunggate.core.paths import SPLIT_FILE
+from lunggate.core.splits import split_records
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.find import find_lungs
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "inverted": lambda image: 255 - image,

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from lunggate.backend import keras, sm
-from segmentation.config import UNetConfig
+from lunggate.core.backend import keras, sm
+from lunggate.segmentation.config import UNetConfig
 
 
 def build_unet(config: UNetConfig) -> keras.Model:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segmentation.config import QualityConfig
+from lunggate.segmentation.config import QualityConfig
 
 _TEXTURE_SIDE = 256
 

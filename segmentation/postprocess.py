@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from segmentation.config import QualityConfig
-from segmentation.plausibility import Plausibility
+from lunggate.segmentation.config import QualityConfig
+from lunggate.segmentation.plausibility import Plausibility
 
 
 @dataclass(frozen=True)

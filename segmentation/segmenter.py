@@ -9,14 +9,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lunggate import modelfile
-from lunggate.backend import keras
-from lunggate.paths import SEGMENTER_WEIGHTS
-from lunggate.runtime import serving_forward
-from segmentation.config import QualityConfig, UNetConfig
-from segmentation.model import build_unet, to_input
-from segmentation.plausibility import judge
-from segmentation.postprocess import LungQuality, assess, clean_mask
+from lunggate.core import modelfile
+from lunggate.core.backend import keras
+from lunggate.core.paths import SEGMENTER_WEIGHTS
+from lunggate.core.runtime import serving_forward
+from lunggate.segmentation.config import QualityConfig, UNetConfig
+from lunggate.segmentation.model import build_unet, to_input
+from lunggate.segmentation.plausibility import judge
+from lunggate.segmentation.postprocess import LungQuality, assess, clean_mask
 
 
 @dataclass(frozen=True)

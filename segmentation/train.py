@@ -12,18 +12,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lunggate import modelfile
-from lunggate.augment import BurnedInMarks, xray_augmentation
-from lunggate.backend import keras, sm, tf
-from lunggate.checkpoint import BestOnValidation
-from lunggate.data import Record, load_images, read_mask
-from lunggate.paths import SPLIT_FILE
-from lunggate.splits import split_records
-from segmentation.burnin import remove_all
-from segmentation.config import BurnInConfig, SegTrainConfig
-from segmentation.metrics import dice
-from segmentation.model import build_unet, standardize
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core import modelfile
+from lunggate.core.augment import BurnedInMarks, xray_augmentation
+from lunggate.core.backend import keras, sm, tf
+from lunggate.core.checkpoint import BestOnValidation
+from lunggate.core.data import Record, load_images, read_mask
+from lunggate.core.paths import SPLIT_FILE
+from lunggate.core.splits import split_records
+from lunggate.segmentation.burnin import remove_all
+from lunggate.segmentation.config import BurnInConfig, SegTrainConfig
+from lunggate.segmentation.metrics import dice
+from lunggate.segmentation.model import build_unet, standardize
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 
 def soft_masks(records: list[Record], size: int) -> np.ndarray:

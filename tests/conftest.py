@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lunggate import CLASS_NAMES
-from lunggate.paths import DEFAULT_DATA_ROOT
+from lunggate.core import CLASS_NAMES
+from lunggate.core.paths import DEFAULT_DATA_ROOT
 
 REAL_DATA = DEFAULT_DATA_ROOT
 
@@ -44,8 +44,8 @@ class LeftHalf:
         self.seen: list[list[np.ndarray]] = []
 
     def segment(self, images):
-        from segmentation.postprocess import assess
-        from segmentation.segmenter import LungSegmentation  # imports the Keras backend
+        from lunggate.segmentation.postprocess import assess
+        from lunggate.segmentation.segmenter import LungSegmentation  # imports the Keras backend
 
         self.seen.append([img.copy() for img in images])
         masks = [np.zeros(img.shape, bool) for img in images]
@@ -74,7 +74,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
 @pytest.fixture
 def keras_session():
     """Clears Keras' global graph state after a test that builds models."""
-    from lunggate.backend import keras
+    from lunggate.core.backend import keras
 
     yield
     keras.backend.clear_session()
@@ -91,10 +91,10 @@ SAMPLES = sorted((Path(__file__).parents[1] / "data" / "samples").glob("*.png"))
 @pytest.fixture(scope="session")
 def tiny_pipeline():
     """The shipped U-Net with a tiny random classifier: the real plumbing, fast to build."""
-    from classification.classifier import LungClassifier, new_model
-    from classification.config import ClassifierConfig, GateConfig
-    from pipeline.analyze import Pipeline
-    from segmentation.segmenter import UNetSegmenter
+    from lunggate.classification.classifier import LungClassifier, new_model
+    from lunggate.classification.config import ClassifierConfig, GateConfig
+    from lunggate.pipeline.analyze import Pipeline
+    from lunggate.segmentation.segmenter import UNetSegmenter
 
     config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=64))
     return Pipeline(UNetSegmenter.load(), LungClassifier(new_model(config), config))

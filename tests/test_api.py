@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from files import dicom, encode, gradient, png_with_header
 
-from api.app import ApiConfig, create_app
 from conftest import SAMPLES
-from lunggate import CLASS_NAMES
-from lunggate.errors import LunggateError
+from lunggate.api.app import ApiConfig, create_app
+from lunggate.core import CLASS_NAMES
+from lunggate.core.errors import LunggateError
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_api_key_is_enforced_when_set(tiny_pipeline):
 
 
 def test_wrong_key_is_refused_before_the_body_is_read(tiny_pipeline):
-    from api.access import RequireKey
+    from lunggate.api.access import RequireKey
 
     reads = []
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_xray
-from pipeline.artifacts import KINDS, ArtifactConfig, burn_artifacts
+from lunggate.pipeline.artifacts import KINDS, ArtifactConfig, burn_artifacts
 
 
 def sample(size: int = 128):

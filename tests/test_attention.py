@@ -3,14 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from classification.attention import (
+from lunggate.classification.attention import (
     flag_threshold,
     flags,
     in_lung_score,
     is_flagged,
     resolution_ceiling,
 )
-from lunggate.errors import LunggateError
+from lunggate.core.errors import LunggateError
 
 MASK = np.zeros((4, 4), bool)
 MASK[:, :2] = True  # left half is lung: area fraction 0.5
@@ -60,7 +60,7 @@ def test_in_lung_rejects_mismatched_shapes():
 
 
 def test_resolution_ceiling_grows_with_the_cam_grid():
-    from classification.gating import Box
+    from lunggate.classification.gating import Box
 
     mask = np.zeros((64, 64), bool)
     mask[8:56, 8:28] = mask[8:56, 36:56] = True

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from conftest import SAMPLES
-from pipeline.audit import CSV_COLUMNS, audit
+from lunggate.pipeline.audit import CSV_COLUMNS, audit
 
 
 def folder_of_studies(tmp_path: Path) -> Path:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_xray
-from lunggate.augment import BurnedInMarks, xray_augmentation
+from lunggate.core.augment import BurnedInMarks, xray_augmentation
 
 
 def test_marks_repeat_for_the_same_seed_and_differ_across_seeds():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from classification.backbones import BACKBONES, build_backbone, build_classifier
+from lunggate.classification.backbones import BACKBONES, build_backbone, build_classifier
 
 
 @pytest.mark.slow

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from api.app import ApiConfig, create_app
 from conftest import SAMPLES
+from lunggate.api.app import ApiConfig, create_app
 
 CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = [

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from conftest import half_lung_with_mark
-from segmentation.burnin import overlay_mask, remove_burn_in
-from segmentation.config import BurnInConfig
+from lunggate.segmentation.burnin import overlay_mask, remove_burn_in
+from lunggate.segmentation.config import BurnInConfig
 
 
 def gradient(size: int = 256) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_cache_tag_names_the_settings():
 
 
 def test_repainting_fills_a_mark_beyond_the_lungs_from_the_body_alone():
-    from segmentation.burnin import repaint_beyond
+    from lunggate.segmentation.burnin import repaint_beyond
 
     marked, lungs = half_lung_with_mark()
     cleaned, removed = remove_burn_in(marked)
@@ -104,7 +104,7 @@ def test_repainting_fills_a_mark_beyond_the_lungs_from_the_body_alone():
 
 
 def test_repainting_leaves_a_mark_inside_the_lungs_alone():
-    from segmentation.burnin import repaint_beyond
+    from lunggate.segmentation.burnin import repaint_beyond
 
     marked, lungs = half_lung_with_mark()
     cleaned, removed = remove_burn_in(marked)
@@ -113,7 +113,7 @@ def test_repainting_leaves_a_mark_inside_the_lungs_alone():
 
 
 def test_a_mark_out_of_the_inpaintings_reach_of_the_lungs_is_not_repainted():
-    from segmentation.burnin import repaint_beyond
+    from lunggate.segmentation.burnin import repaint_beyond
 
     marked, lungs = half_lung_with_mark()
     marked[100:140, 128:150] = 170  # the mark against the border goes...
@@ -126,7 +126,7 @@ def test_a_mark_out_of_the_inpaintings_reach_of_the_lungs_is_not_repainted():
 
 
 def test_the_marks_own_pixels_leave_the_lungs_and_the_rim_stays():
-    from segmentation.burnin import carve_marks
+    from lunggate.segmentation.burnin import carve_marks
 
     lungs = np.ones((256, 256), bool)
     overlay = np.zeros_like(lungs)
@@ -138,7 +138,7 @@ def test_the_marks_own_pixels_leave_the_lungs_and_the_rim_stays():
 
 
 def test_carving_off_or_with_nothing_painted_keeps_the_lungs():
-    from segmentation.burnin import carve_marks
+    from lunggate.segmentation.burnin import carve_marks
 
     lungs = np.ones((64, 64), bool)
     overlay = np.zeros_like(lungs)

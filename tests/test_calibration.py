@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from classification.calibration import expected_calibration_error, fit_temperature, softmax
+from lunggate.classification.calibration import expected_calibration_error, fit_temperature, softmax
 
 
 def test_softmax_rows_sum_to_one_and_temperature_flattens():

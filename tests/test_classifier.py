@@ -6,12 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classification.classifier import LungClassifier, new_model
-from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
 from conftest import synthetic_xray
-from lunggate import CLASS_NAMES, modelfile
-from lunggate.errors import LunggateError, ModelFileError
-from lunggate.paths import SEGMENTER_WEIGHTS
+from lunggate.classification.classifier import LungClassifier, new_model
+from lunggate.classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+from lunggate.core import CLASS_NAMES, modelfile
+from lunggate.core.errors import LunggateError, ModelFileError
+from lunggate.core.paths import SEGMENTER_WEIGHTS
 
 TINY = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="masked", input_size=64))
 
@@ -42,7 +42,7 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
 
 
 def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
-    from segmentation.postprocess import grow
+    from lunggate.segmentation.postprocess import grow
 
     classifier = save_tiny(tmp_path / "cls.npz")
     classifier.config = replace(TINY, gate=replace(TINY.gate, mask_variants_px=(-2, 0, 2)))
@@ -61,8 +61,8 @@ def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
 
 
 def test_mask_variants_must_include_the_mask_as_found():
-    from classification.config import GateConfig
-    from lunggate.errors import LunggateError
+    from lunggate.classification.config import GateConfig
+    from lunggate.core.errors import LunggateError
 
     with pytest.raises(LunggateError, match="must include 0"):
         GateConfig(mask_variants_px=(-2, 2))
@@ -79,9 +79,9 @@ def test_temperature_softens_probabilities(tmp_path: Path, keras_session):
 def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     tiny_dataset: Path, tmp_path: Path, keras_session
 ):
-    from classification.train import train_classifier
-    from lunggate.data import scan_dataset
-    from lunggate.splits import write_split
+    from lunggate.classification.train import train_classifier
+    from lunggate.core.data import scan_dataset
+    from lunggate.core.splits import write_split
 
     records = scan_dataset(tiny_dataset)
     split = {r.id: ("val" if r.id.endswith("img0") else "train") for r in records}
@@ -136,7 +136,7 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
 
 
 def test_trainable_from_must_name_a_layer(keras_session):
-    from classification.train import set_trainable
+    from lunggate.classification.train import set_trainable
 
     model = new_model(ClassifierConfig(gate=GateConfig(input_size=32)))
     with pytest.raises(LunggateError, match="not a layer"):
@@ -150,7 +150,7 @@ def test_trainable_from_must_name_a_layer(keras_session):
 
 
 def test_mask_jitter_grows_or_shrinks_within_bounds():
-    from classification.train import jitter_mask
+    from lunggate.classification.train import jitter_mask
 
     mask = np.zeros((64, 64), bool)
     mask[20:44, 20:44] = True
@@ -162,8 +162,8 @@ def test_mask_jitter_grows_or_shrinks_within_bounds():
 
 
 def test_mask_bites_move_the_border_locally_only():
-    from classification.train import jitter_mask
-    from segmentation.postprocess import grow
+    from lunggate.classification.train import jitter_mask
+    from lunggate.segmentation.postprocess import grow
 
     mask = np.zeros((100, 100), bool)
     mask[30:70, 30:70] = True
@@ -176,9 +176,9 @@ def test_mask_bites_move_the_border_locally_only():
 
 
 def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: Path, keras_session):
-    from classification.train import train_classifier
-    from lunggate.data import scan_dataset
-    from lunggate.splits import write_split
+    from lunggate.classification.train import train_classifier
+    from lunggate.core.data import scan_dataset
+    from lunggate.core.splits import write_split
 
     records = scan_dataset(tiny_dataset)
     write_split(
@@ -204,7 +204,7 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
     assert LungClassifier.load(out).masked
 
     # Choosing the answer's mask variants afterwards rewrites the sidecar, not the weights.
-    from classification.train import set_mask_variants
+    from lunggate.classification.train import set_mask_variants
 
     sha = modelfile.sha256(out)
     result = set_mask_variants(out, (-3, 0, 3), tiny_dataset, tmp_path / "split.csv")
@@ -223,8 +223,8 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
 def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_session):
     # An interrupted run never reaches the final sidecar write; its checkpoint must
     # still say how its weights were trained.
-    from classification.train import BestF1Checkpoint
-    from lunggate.backend import keras
+    from lunggate.classification.train import BestF1Checkpoint
+    from lunggate.core.backend import keras
 
     config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="raw", input_size=32))
     model = new_model(config)

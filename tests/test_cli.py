@@ -101,8 +101,7 @@ def test_predict_writes_guided_gradcam_on_request(tmp_path: Path):
 
 
 def test_train_cls_trains_the_recipe_with_its_overrides(monkeypatch):
-    import classification.train
-    from lunggate.paths import CLASSIFIER_RECIPES
+    from lunggate.core.paths import CLASSIFIER_RECIPES
 
     seen = {}
 
@@ -110,7 +109,7 @@ def test_train_cls_trains_the_recipe_with_its_overrides(monkeypatch):
         seen.update(config=config, out=out, recipe=recipe)
         return {"epochs": 0}
 
-    monkeypatch.setattr(classification.train, "train_classifier", fake_train)
+    monkeypatch.setattr("lunggate.classification.train.train_classifier", fake_train)
     recipe = str(CLASSIFIER_RECIPES["raw"])
     args = ["train-cls", "--recipe", recipe, "--set", "seed=12", "model.gate.contrast=none"]
     assert main(args) == 0
@@ -130,15 +129,14 @@ def test_train_cls_names_an_unknown_setting(capsys):
 def test_serve_with_a_damaged_model_is_one_line(tmp_path: Path, monkeypatch, capsys):
     import shutil
 
-    import api.app
-    from lunggate.paths import CLASSIFIER_WEIGHTS
-    from pipeline.analyze import PipelineConfig
+    from lunggate.core.paths import CLASSIFIER_WEIGHTS
+    from lunggate.pipeline.analyze import PipelineConfig
 
     broken = tmp_path / "classifier_masked.npz"
     broken.write_bytes(b"\\x93NUMPY random bytes")
     shutil.copy(CLASSIFIER_WEIGHTS["masked"].with_suffix(".json"), broken.with_suffix(".json"))
     config = PipelineConfig(classifier_weights=broken)
-    monkeypatch.setattr(api.app, "PipelineConfig", lambda **kw: config)
+    monkeypatch.setattr("lunggate.api.app.PipelineConfig", lambda **kw: config)
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "damaged or not a lunggate weights file" in err[0]

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from lunggate import CLASS_NAMES
-from lunggate.errors import DatasetError
-from pipeline.artifacts import ArtifactConfig
-from pipeline.compare import (
+from lunggate.core import CLASS_NAMES
+from lunggate.core.errors import DatasetError
+from lunggate.pipeline.artifacts import ArtifactConfig
+from lunggate.pipeline.compare import (
     CompareConfig,
     bootstrap_ci,
     external_records,
@@ -18,7 +18,7 @@ from pipeline.compare import (
     markdown,
     model_report,
 )
-from segmentation.config import BurnInConfig
+from lunggate.segmentation.config import BurnInConfig
 
 
 def perfect(n_per_class: int = 10):
@@ -135,9 +135,9 @@ def test_flip_stats_count_changed_classes_and_probability_moves():
 @pytest.mark.slow
 @pytest.mark.parametrize("removal", [True, False])
 def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path, removal: bool):
-    from lunggate.data import scan_dataset
-    from lunggate.splits import write_split
-    from pipeline.compare import compare
+    from lunggate.core.data import scan_dataset
+    from lunggate.core.splits import write_split
+    from lunggate.pipeline.compare import compare
 
     records = scan_dataset(tiny_dataset)
     write_split(tmp_path / "split.csv", records, {r.id: "test" for r in records})

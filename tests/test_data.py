@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from lunggate import CLASS_NAMES
-from lunggate.data import load_images, read_gray, scan_dataset
-from lunggate.errors import DatasetError
+from lunggate.core import CLASS_NAMES
+from lunggate.core.data import load_images, read_gray, scan_dataset
+from lunggate.core.errors import DatasetError
 
 
 def test_scan_lists_every_image_with_its_mask(tiny_dataset: Path):

@@ -5,9 +5,9 @@ from dataclasses import replace
 import numpy as np
 
 from conftest import LeftHalf, half_lung_with_mark
-from segmentation.burnin import remove_burn_in, repaint_beyond
-from segmentation.config import BurnInConfig
-from segmentation.find import find_lungs, rebuild
+from lunggate.segmentation.burnin import remove_burn_in, repaint_beyond
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.find import find_lungs, rebuild
 
 
 def test_a_mark_against_the_lungs_is_repainted_and_segmented_again():

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from files import dicom, encode, gradient
 from pydicom.uid import RLELossless
 
-from api.app import ApiConfig, create_app
-from pipeline.imageio import ImageInputError, decode
+from lunggate.api.app import ApiConfig, create_app
+from lunggate.pipeline.imageio import ImageInputError, decode
 
 TWELVE_BIT = gradient(dtype=np.uint16) >> 4
 SEEDS = {

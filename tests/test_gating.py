@@ -3,8 +3,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from classification.config import GateConfig
-from classification.gating import Box, gate, lung_box, to_image
+from lunggate.classification.config import GateConfig
+from lunggate.classification.gating import Box, gate, lung_box, to_image
 
 
 def lungs() -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +78,7 @@ def test_masked_gate_draws_no_rim_along_the_mask_outline():
 
 
 def test_shift_box_moves_sides_within_the_image():
-    from classification.gating import shift_box
+    from lunggate.classification.gating import shift_box
 
     box = Box(20, 80, 10, 70)
     assert shift_box(box, (-5, 3, 2, -4), (100, 80)) == Box(15, 83, 12, 66)
@@ -108,7 +108,7 @@ def test_box_trim_ignores_a_thin_spur_that_moves_the_plain_box():
 
 
 def test_feather_ramps_from_the_border_and_stays_zero_outside():
-    from classification.gating import feather
+    from lunggate.classification.gating import feather
 
     _, mask = lungs()
     weight = feather(mask, 4)
@@ -150,7 +150,7 @@ def test_equalized_gate_still_sees_only_the_lungs():
 
 
 def test_equalize_stretches_the_kept_pixels_to_full_range():
-    from classification.gating import equalize
+    from lunggate.classification.gating import equalize
 
     crop = np.tile(np.linspace(100, 140, 64, dtype=np.float32), (64, 1))
     keep = np.ones(crop.shape, bool)

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from classification.gradcam import (
+from lunggate.classification.gradcam import (
     GradCAM,
     GuidedBackprop,
     guided_gradcam,
     last_feature_layer,
     pooled_linear_cam,
 )
-from lunggate.backend import keras
+from lunggate.core.backend import keras
 
 
 def quadrant_model(size: int = 16) -> keras.Model:
@@ -76,7 +76,7 @@ def test_guided_gradcam_shape_finiteness_and_untouched_model(keras_session):
 
 
 def test_a_pooled_linear_head_needs_no_backward_pass(keras_session):
-    from classification.backbones import build_classifier
+    from lunggate.classification.backbones import build_classifier
 
     model = build_classifier("cnnx", (64, 64, 1), 4)
     x = np.random.default_rng(5).standard_normal((3, 64, 64, 1)).astype(np.float32)

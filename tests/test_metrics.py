@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segmentation.metrics import dice, iou
+from lunggate.segmentation.metrics import dice, iou
 
 A = np.array([[1, 1, 0], [0, 1, 0], [0, 0, 0]], bool)
 B = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 0]], bool)

@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from classification.gating import lung_box
 from conftest import SAMPLES
-from lunggate import CLASS_NAMES
-from lunggate.data import read_gray
-from pipeline.analyze import OUTSIDE_LUNGS, Pipeline
-from segmentation.config import BurnInConfig
+from lunggate.classification.gating import lung_box
+from lunggate.core import CLASS_NAMES
+from lunggate.core.data import read_gray
+from lunggate.pipeline.analyze import OUTSIDE_LUNGS, Pipeline
+from lunggate.segmentation.config import BurnInConfig
 
 
 def test_result_carries_everything_users_need(tiny_pipeline):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES
-from lunggate.data import read_gray
-from segmentation.config import QualityConfig
-from segmentation.plausibility import confidence, judge, polarity, texture
+from lunggate.core.data import read_gray
+from lunggate.segmentation.config import QualityConfig
+from lunggate.segmentation.plausibility import confidence, judge, polarity, texture
 
 
 def test_confidence_is_one_when_sure_and_zero_at_one_half():
@@ -41,7 +41,7 @@ def test_polarity_is_negative_for_dark_lungs_and_positive_for_bright_ones():
     ],
 )
 def test_judge_names_the_failing_signal(monkeypatch, figures, reason):
-    import segmentation.plausibility as plausibility
+    import lunggate.segmentation.plausibility as plausibility
 
     for name, value in zip(("confidence", "texture", "polarity"), figures, strict=True):
         monkeypatch.setattr(plausibility, name, lambda *_, v=value: v)
@@ -54,14 +54,14 @@ def test_judge_names_the_failing_signal(monkeypatch, figures, reason):
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from segmentation.segmenter import UNetSegmenter
+    from lunggate.segmentation.segmenter import UNetSegmenter
 
     return UNetSegmenter.load()
 
 
 def test_films_pass_and_their_inverted_rotated_and_noise_twins_are_refused(segmenter):
-    from segmentation.config import BurnInConfig
-    from segmentation.find import find_lungs
+    from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.find import find_lungs
 
     films = [read_gray(p) for p in SAMPLES]
     noise = np.random.default_rng(1).integers(0, 256, (600, 600), dtype=np.uint8)
@@ -84,9 +84,9 @@ def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(
 ):
     import json
 
-    from lunggate.data import scan_dataset
-    from lunggate.splits import write_split
-    from segmentation.gate_report import TRANSFORMS, evaluate_gate
+    from lunggate.core.data import scan_dataset
+    from lunggate.core.splits import write_split
+    from lunggate.segmentation.gate_report import TRANSFORMS, evaluate_gate
 
     records = scan_dataset(tiny_dataset)
     split = {r.id: ("val" if r.id.endswith("img0") else "test") for r in records}

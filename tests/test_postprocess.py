@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from segmentation.config import QualityConfig
-from segmentation.postprocess import assess, clean_mask, count_components, fill_holes, keep_largest
+from lunggate.segmentation.config import QualityConfig
+from lunggate.segmentation.postprocess import (
+    assess,
+    clean_mask,
+    count_components,
+    fill_holes,
+    keep_largest,
+)
 
 
 def blobs(*boxes: tuple[int, int, int, int], size: int = 20) -> np.ndarray:

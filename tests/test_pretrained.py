@@ -7,10 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from classification.backbones import build_backbone, build_classifier
-from classification.efficientnet_lite import build_efficientnet_lite0, imagenet_weights_path
-from classification.torch_weights import read_state_dict
-from lunggate.errors import LunggateError, ModelFileError
+from lunggate.classification.backbones import build_backbone, build_classifier
+from lunggate.classification.efficientnet_lite import (
+    build_efficientnet_lite0,
+    imagenet_weights_path,
+)
+from lunggate.classification.torch_weights import read_state_dict
+from lunggate.core.errors import LunggateError, ModelFileError
 
 CAT = Path(__file__).parent / "data" / "chelsea.png"
 """scikit-image's ``data.chelsea()`` (CC0, Stefan van der Walt), centre-cropped to 224 px."""

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
-from lunggate.errors import LunggateError
-from lunggate.paths import CLASSIFIER_RECIPES
-from lunggate.recipes import load_recipe, parse_override
+from lunggate.classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+from lunggate.core.errors import LunggateError
+from lunggate.core.paths import CLASSIFIER_RECIPES
+from lunggate.core.recipes import load_recipe, parse_override
 
 
 def test_the_shipped_recipes_differ_in_the_input_alone():

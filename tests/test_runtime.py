@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lunggate import runtime
-from lunggate.backend import keras
+from lunggate.core import runtime
+from lunggate.core.backend import keras
 
 
 def two_output_model() -> keras.Model:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_xray
-from lunggate import modelfile
-from lunggate.errors import ModelFileError
-from segmentation.config import SegTrainConfig, UNetConfig
-from segmentation.model import build_unet, to_input
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core import modelfile
+from lunggate.core.errors import ModelFileError
+from lunggate.segmentation.config import SegTrainConfig, UNetConfig
+from lunggate.segmentation.model import build_unet, to_input
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 TINY = UNetConfig(input_size=64, decoder_filters=(16, 8, 8, 4, 4))
 
@@ -80,9 +80,9 @@ def test_load_rejects_weights_of_another_architecture(tmp_path: Path, keras_sess
 def test_train_few_steps_writes_a_loadable_checkpoint(
     tiny_dataset: Path, tmp_path: Path, keras_session
 ):
-    from lunggate.data import scan_dataset
-    from lunggate.splits import write_split
-    from segmentation.train import train_segmenter
+    from lunggate.core.data import scan_dataset
+    from lunggate.core.splits import write_split
+    from lunggate.segmentation.train import train_segmenter
 
     records = scan_dataset(tiny_dataset)
     split = {r.id: ("val" if r.id.endswith("img0") else "train") for r in records}
@@ -101,9 +101,9 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
-    from lunggate.data import scan_dataset
-    from segmentation.cache import FIRST, images_and_masks
-    from segmentation.config import BurnInConfig
+    from lunggate.core.data import scan_dataset
+    from lunggate.segmentation.cache import FIRST, images_and_masks
+    from lunggate.segmentation.config import BurnInConfig
 
     records = scan_dataset(tiny_dataset)
     marked = cv2.imread(str(records[0].image), cv2.IMREAD_GRAYSCALE)
@@ -134,9 +134,9 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
 def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_path: Path):
     from dataclasses import replace
 
-    from lunggate.data import load_images, scan_dataset
-    from segmentation.cache import images_and_masks
-    from segmentation.config import BurnInConfig
+    from lunggate.core.data import load_images, scan_dataset
+    from lunggate.segmentation.cache import images_and_masks
+    from lunggate.segmentation.config import BurnInConfig
 
     records = scan_dataset(tiny_dataset)
     segmenter = UNetSegmenter.load()
@@ -153,10 +153,10 @@ def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_pat
 def test_training_batches_are_painted_over_as_serving_input_is(monkeypatch):
     import albumentations as A
 
-    from segmentation import train
-    from segmentation.burnin import remove_burn_in
-    from segmentation.config import BurnInConfig
-    from segmentation.model import standardize
+    from lunggate.segmentation import train
+    from lunggate.segmentation.burnin import remove_burn_in
+    from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.model import standardize
 
     monkeypatch.setattr(train, "xray_augmentation", lambda marks: A.Compose([]))
     image, mask = synthetic_xray(6, 64)

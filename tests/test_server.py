@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from api.server import BoundedH11Protocol, DropQueryStrings
+from lunggate.api.server import BoundedH11Protocol, DropQueryStrings
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_access_log_drops_query_strings():
 
 @pytest.mark.slow
 def test_soak_serves_every_request_and_reports_memory_per_round():
-    from api.soak import soak
+    from lunggate.api.soak import soak
 
     report = soak(rounds=2, per_round=8, clients=4)
     assert report["requests"] == 16 and report["non_200"] == 0

@@ -5,12 +5,12 @@ import json
 import pytest
 
 from conftest import SAMPLES
-from lunggate import modelfile
-from lunggate.data import read_gray, read_mask
-from lunggate.errors import ModelFileError
-from lunggate.paths import CLASSIFIER_WEIGHTS, DATA_DIR, REPORTS_DIR, SEGMENTER_WEIGHTS
-from segmentation.metrics import dice
-from segmentation.segmenter import UNetSegmenter
+from lunggate.core import modelfile
+from lunggate.core.data import read_gray, read_mask
+from lunggate.core.errors import ModelFileError
+from lunggate.core.paths import CLASSIFIER_WEIGHTS, DATA_DIR, REPORTS_DIR, SEGMENTER_WEIGHTS
+from lunggate.segmentation.metrics import dice
+from lunggate.segmentation.segmenter import UNetSegmenter
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_classification_reports_are_from_the_shipped_weights(kind):
 
 
 def test_shipped_pipeline_classifies_every_sample_with_a_score():
-    from pipeline.analyze import Pipeline
+    from lunggate.pipeline.analyze import Pipeline
 
     pipeline = Pipeline.load()
     results = pipeline.analyze_batch([read_gray(p) for p in SAMPLES])
@@ -75,7 +75,7 @@ def test_compare_report_is_from_the_shipped_weights():
 def test_damaged_model_file_is_one_clear_error_before_any_compiling(tmp_path, damage, capsys):
     import shutil
 
-    from pipeline.analyze import Pipeline, PipelineConfig
+    from lunggate.pipeline.analyze import Pipeline, PipelineConfig
 
     for source in (SEGMENTER_WEIGHTS, CLASSIFIER_WEIGHTS["masked"]):
         shutil.copy(source.with_suffix(".json"), tmp_path / source.with_suffix(".json").name)

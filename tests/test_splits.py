@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from conftest import REAL_DATA, requires_real_data
-from lunggate.data import Record, scan_dataset
-from lunggate.errors import DatasetError
-from lunggate.paths import SPLIT_FILE
-from lunggate.splits import make_split, read_split, select, write_split
+from lunggate.core.data import Record, scan_dataset
+from lunggate.core.errors import DatasetError
+from lunggate.core.paths import SPLIT_FILE
+from lunggate.core.splits import make_split, read_split, select, write_split
 
 
 def fake_records(n_per_class: int = 100) -> list[Record]:

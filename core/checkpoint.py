@@ -7,8 +7,8 @@ import math
 import time
 from pathlib import Path
 
-from lunggate import modelfile
-from lunggate.backend import keras
+from lunggate.core import modelfile
+from lunggate.core.backend import keras
 
 
 class BestOnValidation(keras.callbacks.Callback):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lunggate.errors import LunggateError
+from lunggate.core.errors import LunggateError
 
 T = TypeVar("T")
 

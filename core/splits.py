@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from lunggate.data import Record, scan_dataset
-from lunggate.errors import DatasetError
+from lunggate.core.data import Record, scan_dataset
+from lunggate.core.errors import DatasetError
 
 SPLITS = ("train", "val", "test")
 SPLIT_SEED = 20261123

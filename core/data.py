@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lunggate import CLASS_NAMES
-from lunggate.errors import DatasetError
+from lunggate.core import CLASS_NAMES
+from lunggate.core.errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_SUFFIXES = (*IMAGE_SUFFIXES, ".dcm")

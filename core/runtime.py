@@ -21,8 +21,8 @@ from typing import Protocol
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from lunggate.backend import keras, tf
-from lunggate.paths import CACHE_DIR
+from lunggate.core.backend import keras, tf
+from lunggate.core.paths import CACHE_DIR
 
 LITERT_CACHE = CACHE_DIR / "litert"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from lunggate.errors import ModelFileError
+from lunggate.core.errors import ModelFileError
 
 _VERSIONED = ("lunggate", "tensorflow", "tf-keras", "segmentation-models", "numpy")
 
