@@ -34,20 +34,20 @@ test: $(STAMP) browser
 
 # The shipped classifiers, each from its recipe (about half an hour each on 2 cores).
 models: $(STAMP)
-	$(BIN)/lunggate train-cls --recipe recipes/classifier_masked.toml --data-root $(DATA_ROOT)
-	$(BIN)/lunggate calibrate --mask-variants -4 -2 0 2 4 --data-root $(DATA_ROOT)
-	$(BIN)/lunggate train-cls --recipe recipes/classifier_raw.toml --data-root $(DATA_ROOT)
+	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_masked.toml --data-root $(DATA_ROOT)
+	$(BIN)/lunggate lab calibrate --mask-variants -4 -2 0 2 4 --data-root $(DATA_ROOT)
+	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_raw.toml --data-root $(DATA_ROOT)
 
 # Every figure in reports/ from the shipped weights (roughly twenty minutes on 2 cores).
 reports: $(STAMP)
-	$(BIN)/lunggate eval-seg --split test --data-root $(DATA_ROOT)
-	$(BIN)/lunggate eval-gate --data-root $(DATA_ROOT)
+	$(BIN)/lunggate lab eval-seg --split test --data-root $(DATA_ROOT)
+	$(BIN)/lunggate lab eval-gate --data-root $(DATA_ROOT)
 	for input in masked raw; do for split in val test; do \
-	  $(BIN)/lunggate eval-cls --input $$input --split $$split --data-root $(DATA_ROOT) || exit 1; \
+	  $(BIN)/lunggate lab eval-cls --input $$input --split $$split --data-root $(DATA_ROOT) || exit 1; \
 	done; done
 	$(BIN)/lunggate compare --split test --data-root $(DATA_ROOT) --out reports/compare
 	$(BIN)/lunggate compare --split val --data-root $(DATA_ROOT) --out reports/compare_val --bootstrap 200
-	$(BIN)/lunggate bench --soak
+	$(BIN)/lunggate lab bench --soak
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

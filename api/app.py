@@ -34,9 +34,10 @@ from lunggate.api.schemas import (
 from lunggate.core import CLASS_NAMES, __version__
 from lunggate.core.errors import LunggateError
 from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
-from lunggate.pipeline.analyze import Pipeline, PipelineConfig, Result
+from lunggate.pipeline.analyze import Pipeline, PipelineConfig
 from lunggate.pipeline.imageio import ImageInputError, decode
 from lunggate.pipeline.render import overlays, png_bytes
+from lunggate.pipeline.result import Result
 
 STATIC = Path(__file__).parent / "static"
 STATUS_CODES = {
@@ -137,8 +138,8 @@ def _analyze_upload(
             raise ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
         result: Result = pipeline.analyze(decoded.pixels, guided)
     if result.status != "ok":
-        plausibility = result.lung.get("plausibility")
-        code = "not_a_chest_xray" if plausibility and not plausibility["ok"] else "no_lungs"
+        plausibility = result.lung.plausibility
+        code = "not_a_chest_xray" if plausibility and not plausibility.ok else "no_lungs"
         raise ApiError(422, code, result.reason or "no plausible lungs found")
     payload = result.to_dict()
     h, w = decoded.pixels.shape
@@ -161,7 +162,7 @@ def model_card(pipeline: Pipeline) -> dict:
             reports[name] = {k: report[k] for k in report if k not in {"per_class", "config"}}
     return {
         "classes": list(CLASS_NAMES),
-        "models": pipeline.models,
+        "models": pipeline.models.model_dump(),
         "training_data": "cxr4: 4,793 chest X-rays (COVID-19 Radiography Database, COVID-QU-Ex) "
         "with lung masks. Viral_Pneumonia images are all paediatric; Lung_Opacity is a proxy "
         "label.",

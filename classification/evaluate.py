@@ -11,6 +11,7 @@ import csv
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,9 +31,9 @@ from lunggate.core.figures import save_grid
 from lunggate.core.overlays import draw_outline, heatmap_overlay
 from lunggate.core.paths import SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.segmentation.cache import images_and_masks
-from lunggate.segmentation.config import BurnInConfig
-from lunggate.segmentation.segmenter import UNetSegmenter
+
+if TYPE_CHECKING:  # handed in by the caller (``lunggate lab eval-cls``)
+    from lunggate.segmentation.finder import LungFinder
 
 
 def attention_summary(
@@ -66,18 +67,17 @@ def attention_summary(
 
 def evaluate_classifier(
     classifier: LungClassifier,
+    finder: LungFinder,
     data_root: Path,
     split: str,
     out_dir: Path,
     split_file: Path = SPLIT_FILE,
     threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
-    burn_in: BurnInConfig = BurnInConfig(),
 ) -> dict:
-    """Score one split end to end as the pipeline runs (overlay removal, U-Net masks,
-    gating, calibrated probabilities, Grad-CAM)."""
+    """Score one split end to end as the pipeline runs: ``finder``'s cleaned images and
+    masks, gating, calibrated probabilities, Grad-CAM."""
     (records,) = split_records(data_root, split_file, split)
-    segmenter = UNetSegmenter.load()
-    images, masks = images_and_masks(segmenter, records, burn_in)
+    images, masks = finder.dataset(records)
     explained = classifier.explain(images, masks)
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     logits = np.stack([e.logits for e in explained])
@@ -109,8 +109,8 @@ def evaluate_classifier(
         },
         "n": len(records),
         "weights_sha256": classifier.weights_sha256,
-        "segmenter_sha256": segmenter.weights_sha256,
-        "burn_in": asdict(burn_in),
+        "segmenter_sha256": finder.segmenter.weights_sha256,
+        "burn_in": asdict(finder.burn_in),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"classification_{kind}" + ("" if split == "test" else f"_{split}")

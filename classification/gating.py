@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from lunggate.classification.config import GateConfig
-from lunggate.segmentation.postprocess import grow
+from lunggate.core.masks import grow
 
 
 @dataclass(frozen=True)

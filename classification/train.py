@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,16 +24,15 @@ from lunggate.classification.plots import plot_history
 from lunggate.core import CLASS_NAMES, modelfile
 from lunggate.core.augment import xray_augmentation
 from lunggate.core.backend import keras, tf
-from lunggate.core.checkpoint import BestOnValidation
 from lunggate.core.data import Record, load_images
 from lunggate.core.errors import LunggateError, ModelFileError
+from lunggate.core.masks import grow
 from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.segmentation.cache import images_and_masks
-from lunggate.segmentation.config import BurnInConfig
-from lunggate.segmentation.postprocess import grow
-from lunggate.segmentation.segmenter import UNetSegmenter
-from lunggate.segmentation.train import track_batch_statistics
+from lunggate.core.training import BestOnValidation, track_batch_statistics
+
+if TYPE_CHECKING:  # the lung finder is handed in by the caller (``lunggate lab``)
+    from lunggate.segmentation.finder import LungFinder
 
 
 def labels_of(records: list[Record]) -> np.ndarray:
@@ -40,18 +40,18 @@ def labels_of(records: list[Record]) -> np.ndarray:
 
 
 def load_split(
-    records: list[Record], segmenter: UNetSegmenter | None
+    records: list[Record], finder: LungFinder | None
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    """Images at native size and, for masked models (given a segmenter), its masks.
+    """Images at native size and, for masked models (given a lung finder), their masks.
 
     Training sees the images as they are, burned-in marks included (no overlay
     removal): the corpus's own marks and the ``marks`` augmentation teach the model
     to ignore what the removal misses.
     """
     images = list(load_images([r.image for r in records]))
-    if segmenter is None:
+    if finder is None:
         return images, [None] * len(images)
-    return images_and_masks(segmenter, records, BurnInConfig(enabled=False), originals=images)
+    return finder.without_overlay_removal().dataset(records, originals=images)
 
 
 def jitter_mask(
@@ -192,6 +192,7 @@ def continued_model(config: ClsTrainConfig) -> tuple[keras.Model, dict]:
 
 def train_classifier(
     config: ClsTrainConfig,
+    finder: LungFinder | None,
     data_root: Path,
     out: Path,
     split_file: Path = SPLIT_FILE,
@@ -199,7 +200,8 @@ def train_classifier(
     recipe: str | None = None,
 ) -> dict:
     """Warm up the head, fine-tune, keep the best on validation macro-F1, fit the
-    temperature, plot the history. ``recipe`` (the file the config came from) is
+    temperature, plot the history. A masked model needs the lung ``finder``, whose U-Net
+    masks it is trained on. ``recipe`` (the file the config came from) is
     recorded in the sidecar beside the config itself."""
     keras.utils.set_random_seed(config.seed)
     train, val = split_records(data_root, split_file, "train", "val")
@@ -212,9 +214,12 @@ def train_classifier(
         model = new_model(config.model, config.pretrained)
         if config.pretrained is None:
             track_batch_statistics(model)
-    segmenter = UNetSegmenter.load() if config.model.gate.input == "masked" else None
-    train_images, train_masks = load_split(train, segmenter)
-    val_images, val_masks = load_split(val, segmenter)
+    if config.model.gate.input != "masked":
+        finder = None
+    elif finder is None:
+        raise LunggateError("a masked classifier is trained on a lung finder's masks: give one")
+    train_images, train_masks = load_split(train, finder)
+    val_images, val_masks = load_split(val, finder)
     y_train, y_val = labels_of(train), labels_of(val)
     x_val = gate_batch(val_images, val_masks, config.model.gate)[0]
     counts = np.bincount(y_train, minlength=len(CLASS_NAMES))
@@ -239,7 +244,7 @@ def train_classifier(
         "train_images": len(train),
         "val_images": len(val),
         "class_weight": class_weight,
-        "segmenter_sha256": segmenter.weights_sha256 if segmenter else None,
+        "segmenter_sha256": finder.segmenter.weights_sha256 if finder else None,
     }
     checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience, prior)
     steps = max(1, len(train) // config.batch_size)
@@ -287,7 +292,11 @@ def train_classifier(
 
 
 def set_mask_variants(
-    weights: Path, variants: tuple[int, ...], data_root: Path, split_file: Path = SPLIT_FILE
+    weights: Path,
+    variants: tuple[int, ...],
+    finder: LungFinder,
+    data_root: Path,
+    split_file: Path = SPLIT_FILE,
 ) -> dict:
     """Make a trained masked classifier answer over ``variants``; refit its temperature.
 
@@ -304,7 +313,7 @@ def set_mask_variants(
     meta["config"]["model"]["gate"]["mask_variants_px"] = list(variants)
     classifier.config = ClassifierConfig.from_dict(meta["config"]["model"])
     (val,) = split_records(data_root, split_file, "val")
-    images, masks = images_and_masks(UNetSegmenter.load(), val, BurnInConfig())
+    images, masks = finder.dataset(val)
     labels = labels_of(val)
     logits = classifier.answer_logits(images, masks)
     pred = logits.argmax(-1)

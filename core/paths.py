@@ -14,6 +14,7 @@ CACHE_DIR = REPO_ROOT / ".cache"
 """Derived files (U-Net masks of the corpus, compiled models): safe to delete."""
 DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cxr4"
 SEGMENTER_WEIGHTS = MODELS_DIR / "unet_mobilenetv2_128.npz"
+SEGMENTER_RECIPE = RECIPES_DIR / "segmenter.toml"
 CLASSIFIER_RECIPES = {
     "masked": RECIPES_DIR / "classifier_masked.toml",
     "raw": RECIPES_DIR / "classifier_raw.toml",

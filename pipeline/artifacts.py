@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lunggate.segmentation.postprocess import grow
+from lunggate.core.masks import grow
 
 KINDS = ("letters", "markers", "wire", "text_block")
 WORDS = ("L", "R", "AP", "PORTABLE")

@@ -21,47 +21,21 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from lunggate.core import CLASS_NAMES  # noqa: E402
 from lunggate.core.data import image_files  # noqa: E402
 from lunggate.core.errors import LunggateError  # noqa: E402
 from lunggate.core.overlays import write_png  # noqa: E402
 from lunggate.pipeline.analyze import Pipeline  # noqa: E402
 from lunggate.pipeline.imageio import decode  # noqa: E402
 from lunggate.pipeline.render import overlays  # noqa: E402
+from lunggate.pipeline.result import TABLE_COLUMNS, table_row  # noqa: E402
 
-CSV_COLUMNS = [
-    "path",
-    "status",
-    "label",
-    *[f"p_{c}" for c in CLASS_NAMES],
-    "in_lung",
-    "lung_area_fraction",
-    "burn_in_removed_fraction",
-    "burn_in_segmented_twice",
-    "burn_in_carved_lung_fraction",
-    "flag",
-    "reason",
-]
+CSV_COLUMNS = ["path", *TABLE_COLUMNS]
+"""One row per image: its path, then the result's fields (``result.TABLE_COLUMNS``)."""
 
 
-def csv_row(path: str, payload: dict) -> dict:
-    probs = payload.get("probabilities") or {}
-    attention = payload.get("attention") or {}
-    lung = payload.get("lung") or {}
-    burn_in = payload.get("burn_in") or {}
-    return {
-        "path": path,
-        "status": payload["status"],
-        "label": payload.get("label") or "",
-        **{f"p_{c}": probs.get(c, "") for c in CLASS_NAMES},
-        "in_lung": "" if attention.get("in_lung") is None else attention["in_lung"],
-        "lung_area_fraction": lung.get("area_fraction", ""),
-        "burn_in_removed_fraction": burn_in.get("removed_fraction", ""),
-        "burn_in_segmented_twice": burn_in.get("segmented_twice", ""),
-        "burn_in_carved_lung_fraction": burn_in.get("carved_lung_fraction", ""),
-        "flag": attention.get("flag") or "",
-        "reason": payload.get("reason") or "",
-    }
+def csv_row(entry: dict) -> dict:
+    """An audit entry (a result, or an unreadable file's status and reason) as a CSV row."""
+    return {"path": entry["path"], **table_row(entry)}
 
 
 def _done(jsonl: Path) -> dict[str, dict]:
@@ -128,7 +102,7 @@ def write_reports(entries: list[dict], out: Path) -> dict:
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, CSV_COLUMNS)
         writer.writeheader()
-        writer.writerows(csv_row(e["path"], e) for e in entries)
+        writer.writerows(csv_row(e) for e in entries)
     scores = [
         e["attention"]["in_lung"]
         for e in entries

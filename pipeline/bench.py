@@ -90,7 +90,8 @@ def backbone_throughput(input_size: int = 160, batch: int = 16, steps: int = 4) 
 def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> dict:
     """End to end from file bytes (decode, segment, classify, Grad-CAM, score) and per stage."""
     images = [decode(u).pixels for u in uploads]
-    pairs = list(zip(images, [f.mask for f in pipeline.segmenter.segment(images)], strict=True))
+    segmenter = pipeline.finder.segmenter
+    pairs = list(zip(images, [f.mask for f in segmenter.segment(images)], strict=True))
     classifier = pipeline.classifier
 
     def classify(chunk):
@@ -120,7 +121,7 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
             lambda chunk: on_tensorflow.explain(*zip(*chunk, strict=True)), pairs, repeats
         ),
         "segmentation": time_stage(
-            UNetSegmenter(pipeline.segmenter.model, pipeline.segmenter.config).segment,
+            UNetSegmenter(segmenter.model, segmenter.config).segment,
             images,
             repeats,
         ),
@@ -136,10 +137,10 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
     return stages
 
 
-def run_bench(out: Path, repeats: int = 50, backbones: bool = False, soak: bool = False) -> dict:
+def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
     """Time the shipped models on the bundled sample X-rays and update ``out``.
 
-    ``soak`` adds the server's memory and latency under sustained load (``api.soak``).
+    Entries other runs wrote (the server soak of ``lunggate lab bench --soak``) are kept.
     """
     files = image_files([SAMPLES_DIR])
     images = [read_gray(p) for p in files]
@@ -161,10 +162,6 @@ def run_bench(out: Path, repeats: int = 50, backbones: bool = False, soak: bool 
         report.update(pipeline_stages(Pipeline.load(), [p.read_bytes() for p in files], repeats))
     if backbones:
         report["backbones"] = backbone_throughput()
-    if soak:
-        from lunggate.api.soak import soak as soak_server
-
-        report["soak"] = soak_server(rounds=30, per_round=96, clients=16)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -36,11 +36,9 @@ from lunggate.core.overlays import to_rgb  # noqa: E402
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
 from lunggate.core.splits import split_records
 from lunggate.pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
-from lunggate.segmentation.cache import images_and_masks  # noqa: E402
 from lunggate.segmentation.config import BurnInConfig  # noqa: E402
-from lunggate.segmentation.find import Found, find_lungs  # noqa: E402
+from lunggate.segmentation.finder import Found, LungFinder  # noqa: E402
 from lunggate.segmentation.metrics import dice  # noqa: E402
-from lunggate.segmentation.segmenter import UNetSegmenter  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -123,11 +121,11 @@ def external_records(path: Path) -> list[Record]:
 
 
 class Comparison:
-    """Both models and the segmenter, loaded once, run on any image set."""
+    """Both models and the lung finder, loaded once, run on any image set."""
 
     def __init__(self, config: CompareConfig) -> None:
         self.config = config
-        self.segmenter = UNetSegmenter.load()
+        self.finder = LungFinder.load(burn_in=config.burn_in)
         self.models = {k: LungClassifier.load(CLASSIFIER_WEIGHTS[k]) for k in ("masked", "raw")}
 
     def run(self, images: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, tuple]:
@@ -155,13 +153,13 @@ class Comparison:
         ]
 
     def rerun(
-        self, images: list[np.ndarray], burn_in: BurnInConfig
+        self, images: list[np.ndarray], finder: LungFinder
     ) -> tuple[dict[str, np.ndarray], list[Found]]:
-        """Run raw ``images`` through the pipeline (overlay removal, U-Net, classifiers).
+        """Run raw ``images`` through ``finder`` and the classifiers.
 
         Returns the probabilities per model and what each image became before them.
         """
-        found = find_lungs(self.segmenter, images, burn_in)
+        found = finder.find(images)
         cleaned, masks = [f.image for f in found], [f.lungs.mask for f in found]
         return {kind: model.predict(cleaned, masks) for kind, model in self.models.items()}, found
 
@@ -170,7 +168,7 @@ class Comparison:
     ) -> dict[str, float]:
         """Per model: the share of answers that change when ``kinds`` (laid out by
         ``seed``) are burned into ``originals`` and the whole pipeline runs again."""
-        after, _ = self.rerun(self.burn(originals, masks, kinds, seed), self.config.burn_in)
+        after, _ = self.rerun(self.burn(originals, masks, kinds, seed), self.finder)
         return {kind: flip_stats(clean[kind][0], after[kind])["flip_rate"] for kind in after}
 
     def artifact_test(self, originals, masks, clean: dict) -> tuple[dict, list, dict]:
@@ -186,7 +184,7 @@ class Comparison:
         kinds = self.config.artifacts.kinds
         burn_in = self.config.burn_in
         burned = self.burn(originals, masks, kinds)
-        after, found = self.rerun(burned, burn_in)
+        after, found = self.rerun(burned, self.finder)
         cleaned, new_masks = [f.image for f in found], [f.lungs.mask for f in found]
         result: dict = {}
         for kind, model in self.models.items():
@@ -208,8 +206,8 @@ class Comparison:
             artifact: self.flip_rates(originals, masks, clean, (artifact,)) for artifact in kinds
         }
         if burn_in.enabled:
-            plain_masks = [f.mask for f in self.segmenter.segment(originals)]
-            plain_after, _ = self.rerun(burned, replace(burn_in, enabled=False))
+            plain_masks = [f.mask for f in self.finder.segmenter.segment(originals)]
+            plain_after, _ = self.rerun(burned, self.finder.without_overlay_removal())
             result["without_burn_in_removal"] = {
                 kind: flip_stats(model.predict(originals, plain_masks), plain_after[kind])
                 for kind, model in self.models.items()
@@ -244,9 +242,7 @@ def compare(
     originals = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
-    images, masks = images_and_masks(
-        comparison.segmenter, records, config.burn_in, originals=originals
-    )
+    images, masks = comparison.finder.dataset(records, originals)
     clean = comparison.run(images, masks)
     areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}
@@ -259,9 +255,7 @@ def compare(
     report["artifacts"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
     if external is not None:
         ext = external_records(external)
-        ext_found = find_lungs(
-            comparison.segmenter, [read_gray(r.image) for r in ext], config.burn_in
-        )
+        ext_found = comparison.finder.find([read_gray(r.image) for r in ext])
         ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
         ext_masks = [f.lungs.mask for f in ext_found]
         ext_run = comparison.run([f.image for f in ext_found], ext_masks)

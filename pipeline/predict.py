@@ -8,23 +8,9 @@ from pathlib import Path
 
 from lunggate.core.errors import LunggateError
 from lunggate.core.overlays import write_png
-from lunggate.pipeline.analyze import Pipeline, Result
+from lunggate.pipeline.analyze import Pipeline
 from lunggate.pipeline.imageio import decode
 from lunggate.pipeline.render import overlays
-
-
-def summary_line(name: str, result: Result) -> str:
-    """One human line per image."""
-    if result.status != "ok":
-        return f"{name}: REJECTED, {result.reason}"
-    att = result.attention or {}
-    p = (result.probabilities or {})[result.label or ""]
-    score = "n/a" if att.get("in_lung") is None else f"{att['in_lung']:.2f}"
-    flag = f" FLAG {att['flag']}" if att.get("flag") else ""
-    return (
-        f"{name}: {result.label} (p={p:.2f}), in-lung attention {score} "
-        f"(lung area {att.get('lung_area_fraction', 0):.2f}){flag}"
-    )
 
 
 def predict_files(
@@ -50,4 +36,4 @@ def predict_files(
             for kind, picture in overlays(image, result).items():
                 write_png(out / f"{path.stem}_{kind}.png", picture)
             (out / f"{path.stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
-        yield json.dumps(payload) if as_json else summary_line(path.name, result)
+        yield json.dumps(payload) if as_json else result.summary(path.name)

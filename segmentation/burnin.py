@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from lunggate.core.masks import fill_holes, grow
 from lunggate.segmentation.config import BurnInConfig
-from lunggate.segmentation.postprocess import fill_holes, grow
 
 
 def _pixels(fraction: float, shape: tuple[int, ...]) -> int:

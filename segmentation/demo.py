@@ -1,6 +1,6 @@
 """``lunggate segment``: lung masks and outline overlays for image files.
 
-The masks are the ones the pipeline gates with (``find_lungs``: overlays painted
+The masks are the ones the pipeline gates with (``LungFinder``: overlays painted
 over, marks carved out), so what a user inspects here is what the classifier saw.
 """
 
@@ -15,8 +15,7 @@ from lunggate.core.data import image_files, read_gray
 from lunggate.core.errors import LunggateError
 from lunggate.core.overlays import draw_outline, to_rgb, write_png
 from lunggate.segmentation.config import BurnInConfig
-from lunggate.segmentation.find import find_lungs
-from lunggate.segmentation.segmenter import UNetSegmenter
+from lunggate.segmentation.finder import LungFinder
 
 
 def segment_files(
@@ -24,7 +23,7 @@ def segment_files(
 ) -> Iterator[str]:
     """Write ``<stem>_mask.png`` and ``<stem>_lungs.png`` per image; yield a summary line each."""
     files = image_files(inputs)
-    segmenter = UNetSegmenter.load(weights)
+    finder = LungFinder.load(weights, burn_in)
     out.mkdir(parents=True, exist_ok=True)
     for path in files:
         try:
@@ -32,7 +31,7 @@ def segment_files(
         except LunggateError as exc:
             yield f"{path.name}: ERROR, {exc}"
             continue
-        found = find_lungs(segmenter, [image], burn_in)[0].lungs
+        found = finder.find([image])[0].lungs
         write_png(out / f"{path.stem}_mask.png", found.mask.astype(np.uint8) * 255)
         write_png(out / f"{path.stem}_lungs.png", draw_outline(to_rgb(image), found.mask))
         q = found.quality

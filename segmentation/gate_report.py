@@ -21,9 +21,7 @@ import numpy as np
 from lunggate.core.data import load_images
 from lunggate.core.paths import SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.segmentation.config import BurnInConfig
-from lunggate.segmentation.find import find_lungs
-from lunggate.segmentation.segmenter import UNetSegmenter
+from lunggate.segmentation.finder import LungFinder
 
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "inverted": lambda image: 255 - image,
@@ -56,9 +54,9 @@ def synthetic_non_xrays(count: int, seed: int = 0) -> dict[str, list[np.ndarray]
     return kinds
 
 
-def refusals(segmenter: UNetSegmenter, images: Sequence[np.ndarray]) -> list[str | None]:
+def refusals(finder: LungFinder, images: Sequence[np.ndarray]) -> list[str | None]:
     """The pipeline's reason to refuse each image (None: accepted)."""
-    found = find_lungs(segmenter, images, BurnInConfig())
+    found = finder.find(images)
     return [None if f.lungs.quality.ok else f.lungs.quality.reason for f in found]
 
 
@@ -69,14 +67,14 @@ def _why(reasons: list[str | None]) -> dict[str, int]:
 
 
 def evaluate_gate(
-    segmenter: UNetSegmenter,
+    finder: LungFinder,
     data_root: Path,
     out: Path,
     split_file: Path = SPLIT_FILE,
     per_kind: int = 40,
 ) -> dict:
     """Write ``out`` (JSON): refused real X-rays per split, caught negatives per kind."""
-    quality = segmenter.quality
+    quality = finder.segmenter.quality
     report: dict = {
         "thresholds": {
             "min_confidence": quality.min_confidence,
@@ -91,7 +89,7 @@ def evaluate_gate(
     for split in ("val", "test"):
         (records,) = split_records(data_root, split_file, split)
         images = list(load_images([r.image for r in records]))
-        reasons = refusals(segmenter, images)
+        reasons = refusals(finder, images)
         refused = [r.id for r, why in zip(records, reasons, strict=True) if why]
         report["real_xrays"][split] = {
             "n": len(records),
@@ -102,16 +100,16 @@ def evaluate_gate(
         }
         films += images[: per_kind * 5 // 2]  # films from both splits for the transforms
     for name, transform in TRANSFORMS.items():
-        report["negatives"][name] = _caught(segmenter, [transform(f) for f in films])
+        report["negatives"][name] = _caught(finder, [transform(f) for f in films])
     for name, images in synthetic_non_xrays(per_kind).items():
-        report["negatives"][name] = _caught(segmenter, images)
+        report["negatives"][name] = _caught(finder, images)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
-def _caught(segmenter: UNetSegmenter, images: list[np.ndarray]) -> dict:
-    reasons = refusals(segmenter, images)
+def _caught(finder: LungFinder, images: list[np.ndarray]) -> dict:
+    reasons = refusals(finder, images)
     caught = sum(r is not None for r in reasons)
     return {
         "n": len(images),

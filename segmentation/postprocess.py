@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lunggate.core.masks import fill_holes, keep_largest
 from lunggate.segmentation.config import QualityConfig
 from lunggate.segmentation.plausibility import Plausibility
 
@@ -26,33 +27,6 @@ class LungQuality:
     plausibility: Plausibility | None = None
     """Whether the image looks like a frontal chest X-ray (``segmentation.plausibility``);
     judged only where the mask itself passed."""
-
-
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill every hole enclosed by a component (bool in, bool out)."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    filled = np.zeros(mask.shape, np.uint8)
-    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    return filled.astype(bool)
-
-
-def keep_largest(mask: np.ndarray, n: int = 2) -> np.ndarray:
-    """Keep the ``n`` largest 8-connected components of a bool mask."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
-    if count <= 1:
-        return np.zeros(mask.shape, bool)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = 1 + np.argsort(-areas, kind="stable")[:n]
-    return np.isin(labels, keep)
-
-
-def grow(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Grow a bool mask by ``radius`` pixels (a disc); a negative radius shrinks it."""
-    if radius == 0:
-        return mask.astype(bool)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(radius) + 1,) * 2)
-    morph = cv2.dilate if radius > 0 else cv2.erode
-    return morph(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def clean_mask(probability: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -15,10 +15,10 @@ import numpy as np
 from lunggate.core import modelfile
 from lunggate.core.augment import BurnedInMarks, xray_augmentation
 from lunggate.core.backend import keras, sm, tf
-from lunggate.core.checkpoint import BestOnValidation
 from lunggate.core.data import Record, load_images, read_mask
 from lunggate.core.paths import SPLIT_FILE
 from lunggate.core.splits import split_records
+from lunggate.core.training import BestOnValidation, track_batch_statistics
 from lunggate.segmentation.burnin import remove_all
 from lunggate.segmentation.config import BurnInConfig, SegTrainConfig
 from lunggate.segmentation.metrics import dice
@@ -108,21 +108,15 @@ class BestDiceCheckpoint(BestOnValidation):
         return {"val_dice": clean, "val_dice_marked": marked, "score": (clean + marked) / 2}
 
 
-def track_batch_statistics(model: keras.Model, momentum: float = 0.9) -> None:
-    """Let batch-norm moving statistics follow a from-scratch model's fast-changing weights.
-
-    With Keras' default momentum (0.99) they lag so far behind early training that the
-    model predicts nothing in inference mode for several epochs.
-    """
-    for layer in model.submodules:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = momentum
-
-
 def train_segmenter(
-    config: SegTrainConfig, data_root: Path, out: Path, split_file: Path = SPLIT_FILE
+    config: SegTrainConfig,
+    data_root: Path,
+    out: Path,
+    split_file: Path = SPLIT_FILE,
+    recipe: str | None = None,
 ) -> dict:
-    """Train the U-Net and write the best-on-validation weights to ``out``."""
+    """Train the U-Net and write the best-on-validation weights to ``out``; ``recipe``
+    (the file the config came from) is recorded in the sidecar beside the config."""
     keras.utils.set_random_seed(config.seed)
     train, val = split_records(data_root, split_file, "train", "val")
     if config.max_train_images:
@@ -159,6 +153,7 @@ def train_segmenter(
     ).prefetch(4)
     meta = {
         "kind": "segmenter",
+        "recipe": recipe,
         "config": asdict(config),
         "data_root": str(data_root),
         "train_images": len(train),

@@ -94,7 +94,7 @@ def tiny_pipeline():
     from lunggate.classification.classifier import LungClassifier, new_model
     from lunggate.classification.config import ClassifierConfig, GateConfig
     from lunggate.pipeline.analyze import Pipeline
-    from lunggate.segmentation.segmenter import UNetSegmenter
+    from lunggate.segmentation.finder import LungFinder
 
     config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=64))
-    return Pipeline(UNetSegmenter.load(), LungClassifier(new_model(config), config))
+    return Pipeline(LungFinder.load(), LungClassifier(new_model(config), config))

@@ -26,8 +26,14 @@ def test_audit_writes_csv_json_and_html(tiny_pipeline, tmp_path):
     assert list(rows[0].keys()) == CSV_COLUMNS
     broken = next(r for r in rows if r["path"] == "broken.png")
     assert broken["status"] == "error" and "not a PNG" in broken["reason"]
-    assert {r["burn_in_segmented_twice"] for r in rows if r["status"] == "ok"} <= {"True", "False"}
+    assert {r["burn_in.segmented_twice"] for r in rows if r["status"] == "ok"} <= {"True", "False"}
     data = json.loads((tmp_path / "report" / "results.json").read_text())
+    # The CSV is the JSON result flattened: the same figures under dotted names.
+    first = next(r for r in data["results"] if r["status"] == "ok")
+    row = next(r for r in rows if r["path"] == first["path"])
+    assert float(row["attention.in_lung"]) == first["attention"]["in_lung"]
+    assert float(row["probabilities.COVID"]) == first["probabilities"]["COVID"]
+    assert float(row["lung.plausibility.confidence"]) == first["lung"]["plausibility"]["confidence"]
     assert len(data["results"]) == 4
     html = (tmp_path / "report" / "report.html").read_text()
     assert "in_lung_histogram.png" in html and "broken.png" in html

@@ -42,7 +42,7 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
 
 
 def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
-    from lunggate.segmentation.postprocess import grow
+    from lunggate.core.masks import grow
 
     classifier = save_tiny(tmp_path / "cls.npz")
     classifier.config = replace(TINY, gate=replace(TINY.gate, mask_variants_px=(-2, 0, 2)))
@@ -95,6 +95,7 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     )
     result = train_classifier(
         config,
+        None,
         tiny_dataset,
         tmp_path / "cls.npz",
         tmp_path / "split.csv",
@@ -119,6 +120,7 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     more = replace(config, init_weights=str(tmp_path / "cls.npz"))
     train_classifier(
         more,
+        None,
         tiny_dataset,
         tmp_path / "more.npz",
         tmp_path / "split.csv",
@@ -132,7 +134,7 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
 
     other = replace(more, model=replace(config.model, backbone="mobilenetv2"))
     with pytest.raises(ModelFileError, match="same backbone"):
-        train_classifier(other, tiny_dataset, tmp_path / "x.npz", tmp_path / "split.csv")
+        train_classifier(other, None, tiny_dataset, tmp_path / "x.npz", tmp_path / "split.csv")
 
 
 def test_trainable_from_must_name_a_layer(keras_session):
@@ -163,7 +165,7 @@ def test_mask_jitter_grows_or_shrinks_within_bounds():
 
 def test_mask_bites_move_the_border_locally_only():
     from lunggate.classification.train import jitter_mask
-    from lunggate.segmentation.postprocess import grow
+    from lunggate.core.masks import grow
 
     mask = np.zeros((100, 100), bool)
     mask[30:70, 30:70] = True
@@ -178,7 +180,9 @@ def test_mask_bites_move_the_border_locally_only():
 def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: Path, keras_session):
     from lunggate.classification.train import train_classifier
     from lunggate.core.data import scan_dataset
+    from lunggate.core.errors import LunggateError
     from lunggate.core.splits import write_split
+    from lunggate.segmentation.finder import LungFinder
 
     records = scan_dataset(tiny_dataset)
     write_split(
@@ -196,7 +200,11 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
         trainable_from=None,
     )
     out = tmp_path / "masked.npz"
-    train_classifier(config, tiny_dataset, out, tmp_path / "split.csv", tmp_path / "reports")
+    finder = LungFinder.load()
+    with pytest.raises(LunggateError, match="lung finder"):
+        train_classifier(config, None, tiny_dataset, out, tmp_path / "split.csv")
+    split, reports = tmp_path / "split.csv", tmp_path / "reports"
+    train_classifier(config, finder, tiny_dataset, out, split, reports)
     meta = modelfile.read_meta(out)
     assert meta["segmenter_sha256"] == modelfile.sha256(SEGMENTER_WEIGHTS)
     assert meta["config"]["marks"] == 1.0 and meta["config"]["mask_bites"] == 3
@@ -207,7 +215,7 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
     from lunggate.classification.train import set_mask_variants
 
     sha = modelfile.sha256(out)
-    result = set_mask_variants(out, (-3, 0, 3), tiny_dataset, tmp_path / "split.csv")
+    result = set_mask_variants(out, (-3, 0, 3), finder, tiny_dataset, tmp_path / "split.csv")
     assert result["mask_variants_px"] == [-3, 0, 3] and result["temperature"] > 0
     assert LungClassifier.load(out).mask_variants == (-3, 0, 3)
     assert modelfile.sha256(out) == sha
@@ -217,7 +225,7 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
         new_model(raw_config).get_weights(), raw, {"config": {"model": raw_config.to_dict()}}
     )
     with pytest.raises(ModelFileError, match="raw-input"):
-        set_mask_variants(raw, (0, 2), tiny_dataset, tmp_path / "split.csv")
+        set_mask_variants(raw, (0, 2), finder, tiny_dataset, tmp_path / "split.csv")
 
 
 def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_session):

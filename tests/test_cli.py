@@ -10,37 +10,31 @@ from lunggate.cli import build_parser, main
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
-SUBCOMMANDS = [
-    "split",
-    "train-seg",
-    "eval-seg",
-    "train-cls",
-    "eval-cls",
-    "eval-gate",
-    "calibrate",
-    "segment",
-    "predict",
-    "audit",
-    "compare",
-    "serve",
-    "bench",
-]
+USERS = ["predict", "segment", "audit", "compare", "serve"]
+LAB = ["split", "train-seg", "eval-seg", "train-cls", "calibrate", "eval-cls", "eval-gate", "bench"]
 
 
-@pytest.mark.parametrize("command", SUBCOMMANDS)
-def test_every_subcommand_has_help(command, capsys):
+def test_users_commands_come_first_and_the_lab_behind_its_group(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    top = capsys.readouterr().out
+    listed = [c for c in [*USERS, "lab", *LAB] if f"\n    {c} " in top]
+    assert listed == [*USERS, "lab"]  # in this order, and no lab command among them
     with pytest.raises(SystemExit) as exit_info:
-        build_parser().parse_args([command, "--help"])
-    assert exit_info.value.code == 0
-    assert "usage: lunggate " + command in capsys.readouterr().out
+        build_parser().parse_args(["train-cls"])
+    assert exit_info.value.code == 2 and "invalid choice: 'train-cls'" in capsys.readouterr().err
+    for command in LAB:
+        with pytest.raises(SystemExit) as exit_info:
+            build_parser().parse_args(["lab", command, "--help"])
+        assert exit_info.value.code == 0
+        assert f"usage: lunggate lab {command}" in capsys.readouterr().out
 
 
 def test_missing_data_root_is_a_one_line_error(tmp_path: Path, capsys):
-    code = main(
-        ["split", "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "s.csv")]
-    )
+    args = ["lab", "split", "--data-root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "s")]
+    code = main(args)
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 2 and err.startswith("lunggate lab split: error:")
     assert "does not exist" in err and "Traceback" not in err
 
 
@@ -77,7 +71,7 @@ def test_console_script_runs():
         text=True,
         check=False,
     )
-    assert result.returncode == 0 and "eval-seg" in result.stdout
+    assert result.returncode == 0 and "predict" in result.stdout and "lab" in result.stdout
 
 
 @pytest.mark.parametrize("keep", [False, True])
@@ -105,23 +99,23 @@ def test_train_cls_trains_the_recipe_with_its_overrides(monkeypatch):
 
     seen = {}
 
-    def fake_train(config, data_root, out, split_file, recipe=None):
-        seen.update(config=config, out=out, recipe=recipe)
+    def fake_train(config, finder, data_root, out, split_file, recipe=None):
+        seen.update(config=config, finder=finder, out=out, recipe=recipe)
         return {"epochs": 0}
 
     monkeypatch.setattr("lunggate.classification.train.train_classifier", fake_train)
     recipe = str(CLASSIFIER_RECIPES["raw"])
-    args = ["train-cls", "--recipe", recipe, "--set", "seed=12", "model.gate.contrast=none"]
+    args = ["lab", "train-cls", "--recipe", recipe, "--set", "seed=12", "model.gate.contrast=none"]
     assert main(args) == 0
     config = seen["config"]
     assert (config.seed, config.model.gate.contrast, config.model.gate.input) == (12, "none", "raw")
     assert config.model.backbone == "efficientnet_lite0"  # the rest is the recipe's
-    assert seen["out"].name == "classifier_raw.npz"
+    assert seen["out"].name == "classifier_raw.npz" and seen["finder"] is None  # raw: no lungs
     assert seen["recipe"] == "recipes/classifier_raw.toml seed=12 model.gate.contrast=none"
 
 
 def test_train_cls_names_an_unknown_setting(capsys):
-    assert main(["train-cls", "--set", "model.gate.colour=red"]) == 2
+    assert main(["lab", "train-cls", "--set", "model.gate.colour=red"]) == 2
     err = capsys.readouterr().err
     assert "unknown setting model.gate.'colour'" in err and "contrast" in err
 

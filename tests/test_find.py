@@ -7,14 +7,14 @@ import numpy as np
 from conftest import LeftHalf, half_lung_with_mark
 from lunggate.segmentation.burnin import remove_burn_in, repaint_beyond
 from lunggate.segmentation.config import BurnInConfig
-from lunggate.segmentation.find import find_lungs, rebuild
+from lunggate.segmentation.finder import LungFinder, rebuild
 
 
 def test_a_mark_against_the_lungs_is_repainted_and_segmented_again():
     marked, lungs = half_lung_with_mark()
     plain = np.where(lungs, 60, 170).astype(np.uint8)
     segmenter = LeftHalf()
-    found = find_lungs(segmenter, [plain, marked], BurnInConfig())
+    found = LungFinder(segmenter, BurnInConfig()).find([plain, marked])
     cleaned, removed = remove_burn_in(marked)
     repainted = repaint_beyond(marked, cleaned, removed, lungs)
     assert [len(batch) for batch in segmenter.seen] == [2, 1]  # only the marked one again
@@ -30,7 +30,7 @@ def test_a_mark_against_the_lungs_is_repainted_and_segmented_again():
 def test_without_repaint_the_lungs_are_found_once_on_the_plain_inpainting():
     marked, _ = half_lung_with_mark()
     segmenter = LeftHalf()
-    (found,) = find_lungs(segmenter, [marked], replace(BurnInConfig(), repaint=False))
+    (found,) = LungFinder(segmenter, replace(BurnInConfig(), repaint=False)).find([marked])
     assert len(segmenter.seen) == 1 and found.first is None
     np.testing.assert_array_equal(found.image, remove_burn_in(marked)[0])
 
@@ -38,17 +38,17 @@ def test_without_repaint_the_lungs_are_found_once_on_the_plain_inpainting():
 def test_with_removal_off_the_image_is_segmented_as_it_is():
     marked, _ = half_lung_with_mark()
     segmenter = LeftHalf()
-    (found,) = find_lungs(segmenter, [marked], BurnInConfig(enabled=False))
+    (found,) = LungFinder(segmenter, BurnInConfig(enabled=False)).find([marked])
     assert len(segmenter.seen) == 1 and found.image is marked and not found.overlay.any()
 
 
 def test_a_mark_on_a_lung_is_carved_out_of_the_mask_but_not_out_of_its_quality():
     image = np.full((256, 256), 60, np.uint8)
     image[40:60, 20:40] = 255  # inside the stand-in's left-half lungs
-    (found,) = find_lungs(LeftHalf(), [image], BurnInConfig())
+    (found,) = LungFinder(LeftHalf(), BurnInConfig()).find([image])
     assert found.overlay[40:60, 20:40].all()
     assert not found.lungs.mask[40:60, 20:40].any()  # the mark itself is not lung
     assert found.lungs.mask[:, :128].sum() > 0.95 * 256 * 128  # the rest of the lung is
     assert found.lungs.quality.area_fraction == 0.5  # judged on the U-Net's answer
-    (kept,) = find_lungs(LeftHalf(), [image], replace(BurnInConfig(), carve=False))
+    (kept,) = LungFinder(LeftHalf(), replace(BurnInConfig(), carve=False)).find([image])
     assert kept.lungs.mask[:, :128].all()

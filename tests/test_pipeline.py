@@ -8,8 +8,8 @@ from conftest import SAMPLES
 from lunggate.classification.gating import lung_box
 from lunggate.core import CLASS_NAMES
 from lunggate.core.data import read_gray
-from lunggate.pipeline.analyze import OUTSIDE_LUNGS, Pipeline
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.pipeline.analyze import Pipeline
+from lunggate.pipeline.result import OUTSIDE_LUNGS
 
 
 def test_result_carries_everything_users_need(tiny_pipeline):
@@ -18,14 +18,16 @@ def test_result_carries_everything_users_need(tiny_pipeline):
     assert r.status == "ok" and r.reason is None and r.label in CLASS_NAMES
     assert r.mask.shape == image.shape and r.mask.dtype == bool
     assert r.cam.shape == image.shape and r.cam.min() >= 0 and r.cam.max() <= 1
-    assert r.attention["flag"] in (None, OUTSIDE_LUNGS)
-    assert r.models["segmenter"]["sha256"] and r.models["masked"] is True
-    assert r.models["classifier"]["name"] == "cnnx_masked"
+    assert r.attention.flag in (None, OUTSIDE_LUNGS)
+    assert r.models.segmenter.sha256 and r.models.masked is True
+    assert r.models.classifier.name == "cnnx_masked"
     # Shipped weights run compiled; an unsaved classifier runs on TensorFlow.
-    assert r.models["segmenter"]["runtime"] == "litert"
-    assert r.models["classifier"]["runtime"] == "tensorflow"
+    assert r.models.segmenter.runtime == "litert"
+    assert r.models.classifier.runtime == "tensorflow"
     d = r.to_dict()
     assert "mask" not in d and "cam" not in d and d["label"] == r.label
+    assert d["attention"]["in_lung"] == r.attention.in_lung
+    assert r.summary("x.png").startswith(f"x.png: {r.label} (p=")
 
 
 def test_guided_gradcam_comes_on_request_inside_the_crop(tiny_pipeline):
@@ -47,18 +49,17 @@ def test_burned_in_marks_are_painted_over_before_both_stages(tiny_pipeline):
     marked = image.copy()
     marked[5:20, 5:40] = 255  # a label block in the corner, away from the lungs
     cleaned = tiny_pipeline.analyze(marked)
-    assert cleaned.burn_in["enabled"] and cleaned.burn_in["removed_fraction"] > 15 * 35 / 256**2
-    kept = Pipeline(
-        tiny_pipeline.segmenter, tiny_pipeline.classifier, burn_in=BurnInConfig(enabled=False)
-    ).analyze(marked)
-    assert kept.burn_in == {
+    assert cleaned.burn_in.enabled and cleaned.burn_in.removed_fraction > 15 * 35 / 256**2
+    plain = tiny_pipeline.finder.without_overlay_removal()
+    kept = Pipeline(plain, tiny_pipeline.classifier).analyze(marked)
+    assert kept.burn_in.model_dump() == {
         "enabled": False,
         "removed_fraction": 0.0,
         "segmented_twice": False,
         "carved_lung_fraction": 0.0,
     }
-    assert cleaned.burn_in["carved_lung_fraction"] == 0.0  # the corner block lay on no lung
-    assert cleaned.to_dict()["burn_in"] == cleaned.burn_in
+    assert cleaned.burn_in.carved_lung_fraction == 0.0  # the corner block lay on no lung
+    assert cleaned.to_dict()["burn_in"] == cleaned.burn_in.model_dump()
 
 
 def test_a_mark_against_a_lung_has_the_lungs_found_again(tiny_pipeline):
@@ -70,8 +71,8 @@ def test_a_mark_against_a_lung_has_the_lungs_found_again(tiny_pipeline):
     marked = image.copy()
     marked[row - 6 : row + 6, col - 3 : col + 9] = 255  # straddles the lung's border
     r = tiny_pipeline.analyze(marked)
-    assert r.burn_in["segmented_twice"] and r.burn_in["removed_fraction"] > 0
-    assert not tiny_pipeline.analyze(image).burn_in["segmented_twice"]
+    assert r.burn_in.segmented_twice and r.burn_in.removed_fraction > 0
+    assert not tiny_pipeline.analyze(image).burn_in.segmented_twice
 
 
 def test_a_mark_on_a_lung_is_carved_out_of_the_result_and_counted(tiny_pipeline):
@@ -83,7 +84,7 @@ def test_a_mark_on_a_lung_is_carved_out_of_the_result_and_counted(tiny_pipeline)
     marked[y - 6 : y + 6, x - 6 : x + 6] = 255
     r = tiny_pipeline.analyze(marked)
     assert not r.mask[y - 4 : y + 4, x - 4 : x + 4].any()
-    carved = r.burn_in["carved_lung_fraction"]
+    carved = r.burn_in.carved_lung_fraction
     assert 8 * 8 / lungs.sum() < carved < 16 * 16 / lungs.sum()  # about the marker's core
 
 
@@ -105,21 +106,19 @@ def test_batch_matches_single_calls(tiny_pipeline):
 
 
 def test_threshold_one_flags_every_prediction(tiny_pipeline):
-    strict = Pipeline(tiny_pipeline.segmenter, tiny_pipeline.classifier, attention_threshold=1.0)
+    strict = Pipeline(tiny_pipeline.finder, tiny_pipeline.classifier, attention_threshold=1.0)
     r = strict.analyze(read_gray(SAMPLES[0]))
-    assert r.attention["flag"] == OUTSIDE_LUNGS or r.attention["in_lung"] == 1.0
+    assert r.attention.flag == OUTSIDE_LUNGS or r.attention.in_lung == 1.0
 
 
 def test_default_threshold_is_the_images_lung_area_fraction(tiny_pipeline):
     r = tiny_pipeline.analyze(read_gray(SAMPLES[0]))
-    assert r.attention["threshold"] == pytest.approx(r.lung["area_fraction"], abs=1e-4)
-    assert (r.attention["flag"] == OUTSIDE_LUNGS) == (
-        r.attention["in_lung"] < r.attention["threshold"]
-    )
+    assert r.attention.threshold == pytest.approx(r.lung.area_fraction, abs=1e-4)
+    assert (r.attention.flag == OUTSIDE_LUNGS) == (r.attention.in_lung < r.attention.threshold)
 
 
 def test_pipeline_rejects_bad_arguments(tiny_pipeline):
     with pytest.raises(ValueError, match="attention threshold"):
-        Pipeline(tiny_pipeline.segmenter, tiny_pipeline.classifier, attention_threshold=2.0)
+        Pipeline(tiny_pipeline.finder, tiny_pipeline.classifier, attention_threshold=2.0)
     with pytest.raises(ValueError, match="2-D uint8"):
         tiny_pipeline.analyze(np.zeros((64, 64, 3), np.uint8))

@@ -53,21 +53,19 @@ def test_judge_names_the_failing_signal(monkeypatch, figures, reason):
 
 
 @pytest.fixture(scope="module")
-def segmenter():
-    from lunggate.segmentation.segmenter import UNetSegmenter
+def finder():
+    from lunggate.segmentation.finder import LungFinder
 
-    return UNetSegmenter.load()
+    return LungFinder.load()
 
 
-def test_films_pass_and_their_inverted_rotated_and_noise_twins_are_refused(segmenter):
-    from lunggate.segmentation.config import BurnInConfig
-    from lunggate.segmentation.find import find_lungs
+def test_films_pass_and_their_inverted_rotated_and_noise_twins_are_refused(finder):
 
     films = [read_gray(p) for p in SAMPLES]
     noise = np.random.default_rng(1).integers(0, 256, (600, 600), dtype=np.uint8)
     checker = ((np.indices((256, 256)).sum(0) // 16 % 2) * 255).astype(np.uint8)
     bad = [255 - films[0], cv2.rotate(films[1], cv2.ROTATE_90_CLOCKWISE), noise, checker]
-    found = find_lungs(segmenter, films + bad, BurnInConfig())
+    found = finder.find(films + bad)
     assert [f.lungs.quality.ok for f in found] == [True] * len(films) + [False] * len(bad)
     assert all(f.lungs.quality.plausibility is not None for f in found[: len(films)])
 
@@ -75,13 +73,11 @@ def test_films_pass_and_their_inverted_rotated_and_noise_twins_are_refused(segme
 def test_pipeline_result_says_why_an_image_is_not_a_chest_xray(tiny_pipeline):
     result = tiny_pipeline.analyze(255 - read_gray(SAMPLES[0]))
     assert result.status == "rejected" and result.label is None
-    assert result.lung["plausibility"]["ok"] is False
+    assert result.lung.plausibility.ok is False
     assert "not" in result.reason and "no plausible lungs" not in result.reason
 
 
-def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(
-    tiny_dataset, tmp_path, segmenter
-):
+def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(tiny_dataset, tmp_path, finder):
     import json
 
     from lunggate.core.data import scan_dataset
@@ -92,7 +88,7 @@ def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(
     split = {r.id: ("val" if r.id.endswith("img0") else "test") for r in records}
     write_split(tmp_path / "split.csv", records, split)
     out = tmp_path / "plausibility.json"
-    report = evaluate_gate(segmenter, tiny_dataset, out, tmp_path / "split.csv", per_kind=2)
+    report = evaluate_gate(finder, tiny_dataset, out, tmp_path / "split.csv", per_kind=2)
     assert json.loads(out.read_text()) == report
     for name, n in (("val", 4), ("test", len(records) - 4)):
         real = report["real_xrays"][name]

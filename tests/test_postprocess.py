@@ -1,14 +1,9 @@
 import numpy as np
 import pytest
 
+from lunggate.core.masks import fill_holes, keep_largest
 from lunggate.segmentation.config import QualityConfig
-from lunggate.segmentation.postprocess import (
-    assess,
-    clean_mask,
-    count_components,
-    fill_holes,
-    keep_largest,
-)
+from lunggate.segmentation.postprocess import assess, clean_mask, count_components
 
 
 def blobs(*boxes: tuple[int, int, int, int], size: int = 20) -> np.ndarray:

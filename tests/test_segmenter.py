@@ -102,15 +102,15 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
     from lunggate.core.data import scan_dataset
-    from lunggate.segmentation.cache import FIRST, images_and_masks
     from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.finder import FIRST, LungFinder
 
     records = scan_dataset(tiny_dataset)
     marked = cv2.imread(str(records[0].image), cv2.IMREAD_GRAYSCALE)
     marked[26:38, 28:36] = 255  # a mark between the lungs: repainted, segmented again
     cv2.imwrite(str(records[0].image), marked)
     segmenter = UNetSegmenter.load()
-    images, masks = images_and_masks(segmenter, records, BurnInConfig(), tmp_path)
+    images, masks = LungFinder(segmenter, BurnInConfig(), tmp_path).dataset(records)
     (cache,) = tmp_path.glob("masks_*.npz")
     assert [m.shape for m in masks] == [(64, 64)] * len(records)
     with np.load(cache) as stored:
@@ -122,12 +122,12 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
         def segment(self, images):
             raise AssertionError("cached masks must not be recomputed")
 
-    again = images_and_masks(Refuses(), records, BurnInConfig(), tmp_path)
+    again = LungFinder(Refuses(), BurnInConfig(), tmp_path).dataset(records)
     for before, after in zip((images, masks), again, strict=True):
         assert all((a == b).all() for a, b in zip(before, after, strict=True))
 
     cache.write_bytes(cache.read_bytes()[:100])  # as if a run died while writing
-    _, redone = images_and_masks(segmenter, records, BurnInConfig(), tmp_path)
+    _, redone = LungFinder(segmenter, BurnInConfig(), tmp_path).dataset(records)
     assert all((a == b).all() for a, b in zip(masks, redone, strict=True))
 
 
@@ -135,17 +135,15 @@ def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_pat
     from dataclasses import replace
 
     from lunggate.core.data import load_images, scan_dataset
-    from lunggate.segmentation.cache import images_and_masks
     from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.finder import LungFinder
 
     records = scan_dataset(tiny_dataset)
     segmenter = UNetSegmenter.load()
-    read = images_and_masks(segmenter, records, BurnInConfig(), tmp_path / "read")
+    read = LungFinder(segmenter, BurnInConfig(), tmp_path / "read").dataset(records)
     originals = list(load_images([r.image for r in records]))
     gone = [replace(r, image=tmp_path / "gone.png") for r in records]  # nothing to read
-    handed = images_and_masks(
-        segmenter, gone, BurnInConfig(), tmp_path / "handed", originals=originals
-    )
+    handed = LungFinder(segmenter, BurnInConfig(), tmp_path / "handed").dataset(gone, originals)
     for before, after in zip(read, handed, strict=True):
         assert all((a == b).all() for a, b in zip(before, after, strict=True))
 

@@ -1,4 +1,5 @@
-"""Best-on-validation checkpointing, shared by the U-Net's and the classifier's training."""
+"""What the U-Net's and the classifier's training share: best-on-validation checkpoints,
+batch-norm statistics for from-scratch models."""
 
 from __future__ import annotations
 
@@ -78,3 +79,14 @@ class BestOnValidation(keras.callbacks.Callback):
             self._save(scores, epoch)
         elif epoch - self.best_epoch >= self.patience:
             self.model.stop_training = True
+
+
+def track_batch_statistics(model: keras.Model, momentum: float = 0.9) -> None:
+    """Let batch-norm moving statistics follow a from-scratch model's fast-changing weights.
+
+    With Keras' default momentum (0.99) they lag so far behind early training that the
+    model predicts nothing in inference mode for several epochs.
+    """
+    for layer in model.submodules:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = momentum
