@@ -12,7 +12,7 @@ import numpy as np
 
 from lunggate.classification.backbones import build_classifier
 from lunggate.classification.calibration import softmax
-from lunggate.classification.config import ClassifierConfig
+from lunggate.classification.config import AnswerConfig, ClassifierConfig
 from lunggate.classification.gating import Box, gate_batch, to_image
 from lunggate.classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
 from lunggate.core import CLASS_NAMES, modelfile
@@ -38,7 +38,7 @@ class LungClassifier:
     Args:
         model: Keras model from (N, S, S, 1) input to (N, 4) logits.
         config: architecture and gating it was built with.
-        temperature: calibration temperature fitted on the validation split.
+        answer: how it answers: temperature and mask variants, fitted on validation.
         weights_sha256: identity of the weights file.
     """
 
@@ -48,13 +48,13 @@ class LungClassifier:
         self,
         model: keras.Model,
         config: ClassifierConfig,
-        temperature: float = 1.0,
+        answer: AnswerConfig = AnswerConfig(),
         weights_sha256: str | None = None,
         batch_size: int = 8,
     ) -> None:
         self.model = model
         self.config = config
-        self.temperature = temperature
+        self.answer = answer
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
         # The network answers with its last feature map and logits in one forward pass;
@@ -77,7 +77,8 @@ class LungClassifier:
             return config, new_model(config)
 
         meta, config, model = modelfile.restore(path, build)
-        return cls(model, config, float(meta.get("temperature", 1.0)), modelfile.sha256(path))
+        answer = AnswerConfig.from_dict(meta.get("answer", {}))
+        return cls(model, config, answer, modelfile.sha256(path))
 
     @property
     def runtime(self) -> str:
@@ -93,9 +94,13 @@ class LungClassifier:
         return f"{self.config.backbone}_{self.config.gate.input}"
 
     @property
+    def temperature(self) -> float:
+        return self.answer.temperature
+
+    @property
     def mask_variants(self) -> tuple[int, ...]:
-        """Pixels each answer's lung mask is grown by (negative: shrunk); see ``GateConfig``."""
-        return tuple(self.config.gate.mask_variants_px) if self.masked else (0,)
+        """Pixels each answer's lung mask is grown by (negative: shrunk); see ``AnswerConfig``."""
+        return tuple(self.answer.mask_variants_px) if self.masked else (0,)
 
     def prepare(
         self,

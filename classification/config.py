@@ -19,9 +19,8 @@ Contrast = Literal["none", "clahe"]
 class GateConfig:
     """How an X-ray becomes classifier input.
 
-    ``masked``: pixels outside the U-Net lung mask (optionally dilated by
-    ``dilate_fraction`` of the image side) take the lungs' mean grey, and the lungs'
-    bounding box (plus ``margin_fraction``) is cropped; cropping also removes the
+    ``masked``: pixels outside the U-Net lung mask take the lungs' mean grey, and the
+    lungs' bounding box (plus ``margin_fraction``) is cropped; cropping also removes the
     body-size cue that separates children from adults. The mask itself is kept, not
     a band around it: a band let artifacts burned in next to the lungs reach the
     classifier, which ``lunggate compare`` measures as the gate-leak flip rate.
@@ -31,7 +30,6 @@ class GateConfig:
     input: InputKind = "masked"
     input_size: int = 224
     """224 px gives the explained feature map 7x7 cells (the backbone's stride is 32)."""
-    dilate_fraction: float = 0.0
     margin_fraction: float = 0.04
     box_trim: float = 0.002
     """Share of mask pixels left beyond each side of the crop (``gating.lung_box``), so a
@@ -43,20 +41,6 @@ class GateConfig:
     """``clahe``: stretch the kept pixels' 1st-99th percentiles to full range, then
     contrast-limited adaptive histogram equalization, on the filled crop (so still a
     function of the pixels under the mask alone)."""
-    mask_variants_px: tuple[int, ...] = (-4, -2, 0, 2, 4)
-    """Masked input: answer with the mean logits over the lung mask grown by each of
-    these pixels (negative: shrunk). The U-Net's boundary moves by a few pixels with
-    anything burned in against a lung; an answer averaged over such moves changes
-    less when it does. The mask as found (0) is always one: the Grad-CAM explains it.
-    An inference setting, chosen on validation after training (``lunggate calibrate``,
-    ``docs/experiments.md``)."""
-
-    def __post_init__(self) -> None:
-        if 0 not in self.mask_variants_px:
-            raise LunggateError(
-                f"mask variants {list(self.mask_variants_px)} must include 0 (the mask as "
-                "found, which the Grad-CAM explains)"
-            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +59,37 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
+        from lunggate.core.recipes import build
+
+        return build(cls, data)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How a trained classifier answers: inference settings, chosen on validation after
+    training (``lunggate lab calibrate``), kept in the sidecar's ``answer`` apart from
+    the training config."""
+
+    temperature: float = 1.0
+    """Calibration temperature of the answer's logits (training fits it to one pass)."""
+    mask_variants_px: tuple[int, ...] = (-4, -2, 0, 2, 4)
+    """Masked input: answer with the mean logits over the lung mask grown by each of
+    these pixels (negative: shrunk). The U-Net's boundary moves by a few pixels with
+    anything burned in against a lung; an answer averaged over such moves changes
+    less when it does. The mask as found (0) is always one: the Grad-CAM explains it.
+    Ignored by raw-input models."""
+
+    def __post_init__(self) -> None:
+        if 0 not in self.mask_variants_px:
+            raise LunggateError(
+                f"mask variants {list(self.mask_variants_px)} must include 0 (the mask as "
+                "found, which the Grad-CAM explains)"
+            )
+        if not self.temperature > 0:
+            raise LunggateError(f"temperature must be positive, got {self.temperature}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AnswerConfig:
         from lunggate.core.recipes import build
 
         return build(cls, data)

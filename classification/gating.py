@@ -64,11 +64,6 @@ def feather(mask: np.ndarray, width_px: int) -> np.ndarray:
     return np.minimum(distance / width_px, 1.0).astype(np.float32)
 
 
-def dilate(mask: np.ndarray, fraction: float) -> np.ndarray:
-    """Grow a bool mask by ``fraction`` of the image's longer side."""
-    return grow(mask, int(round(fraction * max(mask.shape))))
-
-
 def shift_box(box: Box, shift: tuple[int, int, int, int], shape: tuple[int, ...]) -> Box:
     """Move each side of ``box`` (top, bottom, left, right) by ``shift`` pixels, within the image.
 
@@ -123,7 +118,7 @@ def gate(
     else:
         if mask is None:
             raise ValueError("masked input needs a lung mask")
-        keep = dilate(mask, config.dilate_fraction)
+        keep = mask.astype(bool)
         box = shift_box(lung_box(keep, config.margin_fraction, config.box_trim), shift, image.shape)
         inside = image[keep]
         image = np.where(keep, image, inside.mean() if inside.size else 0.0)

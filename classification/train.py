@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 
 from lunggate.classification.calibration import fit_temperature, nll
 from lunggate.classification.classifier import LungClassifier, new_model
-from lunggate.classification.config import ClassifierConfig, ClsTrainConfig
+from lunggate.classification.config import AnswerConfig, ClassifierConfig, ClsTrainConfig
 from lunggate.classification.gating import gate, gate_batch
 from lunggate.classification.plots import plot_history
 from lunggate.core import CLASS_NAMES, modelfile
@@ -270,10 +270,11 @@ def train_classifier(
     if not model.stop_training:
         model.fit(dataset, initial_epoch=warmup, epochs=warmup + config.epochs, **fit)
     best = LungClassifier.load(out)
-    temperature = fit_temperature(best.logits(x_val), y_val)
+    # One pass on the mask as found, until ``calibrate`` chooses the answer's variants.
+    answer = AnswerConfig(fit_temperature(best.logits(x_val), y_val), mask_variants_px=(0,))
     final_meta = {
         **modelfile.read_meta(out),
-        "temperature": temperature,
+        "answer": asdict(answer),
         "history": checkpoint.history,
     }
     modelfile.sidecar(out).write_text(json.dumps(final_meta, indent=2) + "\n")
@@ -286,12 +287,12 @@ def train_classifier(
     return {
         "best_val_macro_f1": final_meta["val_macro_f1"],
         "best_epoch": final_meta["epoch"],
-        "temperature": temperature,
+        "temperature": answer.temperature,
         "weights": str(out),
     }
 
 
-def set_mask_variants(
+def calibrate(
     weights: Path,
     variants: tuple[int, ...],
     finder: LungFinder,
@@ -309,19 +310,18 @@ def set_mask_variants(
     classifier = LungClassifier.load(weights)
     if not classifier.masked:
         raise ModelFileError(f"{weights} is a raw-input classifier: it uses no lung mask")
-    meta = modelfile.read_meta(weights)
-    meta["config"]["model"]["gate"]["mask_variants_px"] = list(variants)
-    classifier.config = ClassifierConfig.from_dict(meta["config"]["model"])
+    classifier.answer = AnswerConfig(mask_variants_px=variants)
     (val,) = split_records(data_root, split_file, "val")
     images, masks = finder.dataset(val)
     labels = labels_of(val)
     logits = classifier.answer_logits(images, masks)
     pred = logits.argmax(-1)
-    meta["temperature"] = fit_temperature(logits, labels)
+    answer = AnswerConfig(fit_temperature(logits, labels), variants)
+    meta = modelfile.read_meta(weights)
+    meta["answer"] = asdict(answer)
     meta["answer_val"] = {
-        "mask_variants_px": list(variants),
         "val_accuracy": float((pred == labels).mean()),
         "val_macro_f1": float(f1_score(labels, pred, average="macro")),
     }
     modelfile.sidecar(weights).write_text(json.dumps(meta, indent=2) + "\n")
-    return {**meta["answer_val"], "temperature": meta["temperature"]}
+    return {**meta["answer"], **meta["answer_val"]}

@@ -85,11 +85,11 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
-    from lunggate.classification.train import set_mask_variants
+    from lunggate.classification.train import calibrate
     from lunggate.segmentation.finder import LungFinder
 
     weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
-    result = set_mask_variants(
+    result = calibrate(
         weights, tuple(args.mask_variants), LungFinder.load(), args.data_root, args.split_file
     )
     print(json.dumps(result))

@@ -115,7 +115,7 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
         stages[stage]["input_size"] = classifier.config.gate.input_size
     # The same networks through TensorFlow (weights given without a file: no LiteRT),
     # the runtime serving used before; the reason serving compiles to LiteRT.
-    on_tensorflow = LungClassifier(classifier.model, classifier.config, classifier.temperature)
+    on_tensorflow = LungClassifier(classifier.model, classifier.config, classifier.answer)
     stages["tensorflow"] = {
         "classification_gradcam": time_stage(
             lambda chunk: on_tensorflow.explain(*zip(*chunk, strict=True)), pairs, repeats

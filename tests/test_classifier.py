@@ -1,6 +1,6 @@
-"""The classifier object: weights round trip, calibrated probabilities, CAMs, ensembles."""
+"""The classifier object: weights round trip, calibrated probabilities, CAMs, the answer."""
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +8,12 @@ import pytest
 
 from conftest import synthetic_xray
 from lunggate.classification.classifier import LungClassifier, new_model
-from lunggate.classification.config import ClassifierConfig, ClsTrainConfig, GateConfig
+from lunggate.classification.config import (
+    AnswerConfig,
+    ClassifierConfig,
+    ClsTrainConfig,
+    GateConfig,
+)
 from lunggate.core import CLASS_NAMES, modelfile
 from lunggate.core.errors import LunggateError, ModelFileError
 from lunggate.core.paths import SEGMENTER_WEIGHTS
@@ -18,16 +23,17 @@ TINY = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="masked", input_s
 
 def save_tiny(path: Path, temperature: float = 2.0) -> LungClassifier:
     model = new_model(TINY)
-    modelfile.save(
-        model.get_weights(), path, {"config": {"model": TINY.to_dict()}, "temperature": temperature}
-    )
-    return LungClassifier(model, TINY, temperature)
+    answer = AnswerConfig(temperature)
+    meta = {"config": {"model": TINY.to_dict()}, "answer": asdict(answer)}
+    modelfile.save(model.get_weights(), path, meta)
+    return LungClassifier(model, TINY, answer)
 
 
 def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
     original = save_tiny(tmp_path / "cls.npz")
     loaded = LungClassifier.load(tmp_path / "cls.npz")
     assert loaded.temperature == 2.0 and loaded.masked and loaded.name == "cnnx_masked"
+    assert loaded.mask_variants == (-4, -2, 0, 2, 4)  # the shipped default
     pairs = [synthetic_xray(seed, size) for seed, size in ((1, 96), (2, 64))]
     images = [p[0] for p in pairs]
     masks = [p[1] > 0 for p in pairs]
@@ -45,7 +51,7 @@ def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
     from lunggate.core.masks import grow
 
     classifier = save_tiny(tmp_path / "cls.npz")
-    classifier.config = replace(TINY, gate=replace(TINY.gate, mask_variants_px=(-2, 0, 2)))
+    classifier.answer = AnswerConfig(mask_variants_px=(-2, 0, 2))
     pairs = [synthetic_xray(seed, 80) for seed in (3, 4, 5)]
     images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
     each = [
@@ -60,19 +66,22 @@ def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
     assert [e.class_index for e in explained] == list(probs.argmax(-1))
 
 
-def test_mask_variants_must_include_the_mask_as_found():
-    from lunggate.classification.config import GateConfig
+def test_answer_settings_are_checked():
     from lunggate.core.errors import LunggateError
 
     with pytest.raises(LunggateError, match="must include 0"):
-        GateConfig(mask_variants_px=(-2, 2))
+        AnswerConfig(mask_variants_px=(-2, 2))
+    with pytest.raises(LunggateError, match="temperature must be positive"):
+        AnswerConfig(temperature=0.0)
+    with pytest.raises(LunggateError, match="unknown setting"):
+        AnswerConfig.from_dict({"temperature": 1.0, "variants": [0]})
 
 
 def test_temperature_softens_probabilities(tmp_path: Path, keras_session):
     classifier = save_tiny(tmp_path / "cls.npz", temperature=1.0)
     logits = np.array([[3.0, 0.0, 0.0, 0.0]])
     sharp = classifier.probabilities(logits).max()
-    classifier.temperature = 3.0
+    classifier.answer = AnswerConfig(temperature=3.0)
     assert classifier.probabilities(logits).max() < sharp
 
 
@@ -104,7 +113,8 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     meta = modelfile.read_meta(tmp_path / "cls.npz")
     # One warm-up epoch (head only), then one of fine-tuning.
     assert [row["epoch"] for row in meta["history"]] == [1, 2]
-    assert result["best_epoch"] in (1, 2) and meta["temperature"] > 0
+    assert result["best_epoch"] in (1, 2) and meta["answer"]["temperature"] > 0
+    assert meta["answer"]["mask_variants_px"] == [0]  # one pass until calibrated
     assert meta["class_names"] == list(CLASS_NAMES)
     assert (tmp_path / "reports" / "training_cls.png").is_file()
     # Below ``trainable_from`` the ImageNet weights are untouched (up to the float16 the
@@ -212,11 +222,11 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
     assert LungClassifier.load(out).masked
 
     # Choosing the answer's mask variants afterwards rewrites the sidecar, not the weights.
-    from lunggate.classification.train import set_mask_variants
+    from lunggate.classification.train import calibrate
 
     sha = modelfile.sha256(out)
-    result = set_mask_variants(out, (-3, 0, 3), finder, tiny_dataset, tmp_path / "split.csv")
-    assert result["mask_variants_px"] == [-3, 0, 3] and result["temperature"] > 0
+    result = calibrate(out, (-3, 0, 3), finder, tiny_dataset, tmp_path / "split.csv")
+    assert tuple(result["mask_variants_px"]) == (-3, 0, 3) and result["temperature"] > 0
     assert LungClassifier.load(out).mask_variants == (-3, 0, 3)
     assert modelfile.sha256(out) == sha
     raw = tmp_path / "raw.npz"
@@ -225,7 +235,7 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
         new_model(raw_config).get_weights(), raw, {"config": {"model": raw_config.to_dict()}}
     )
     with pytest.raises(ModelFileError, match="raw-input"):
-        set_mask_variants(raw, (0, 2), finder, tiny_dataset, tmp_path / "split.csv")
+        calibrate(raw, (0, 2), finder, tiny_dataset, tmp_path / "split.csv")
 
 
 def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_session):

@@ -22,9 +22,9 @@ def test_lung_box_adds_margin_and_clips():
     assert lung_box(np.zeros((5, 5), bool), 0.1) == Box(0, 5, 0, 5)
 
 
-def test_masked_gate_zeroes_outside_the_dilated_lungs():
+def test_masked_gate_zeroes_outside_the_lungs():
     image, mask = lungs()
-    x, box = gate(image, mask, GateConfig(input_size=32, dilate_fraction=0.0, margin_fraction=0.0))
+    x, box = gate(image, mask, GateConfig(input_size=32, margin_fraction=0.0))
     assert x.shape == (32, 32, 1) and x.dtype == np.float32
     assert box == Box(20, 80, 10, 70)
     assert (x[:, 14:17, 0] == 0).all()  # the gap between the lungs is gated out
