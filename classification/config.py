@@ -97,7 +97,7 @@ class AnswerConfig:
 
 @dataclass(frozen=True)
 class ClsTrainConfig:
-    """How ``lunggate train-cls`` trains: a warm-up of the head, then fine-tuning."""
+    """How ``lunggate lab train-cls`` trains: a warm-up of the head, then fine-tuning."""
 
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
     epochs: int = 12

@@ -1,4 +1,4 @@
-"""``lunggate eval-cls``: the classifier as users run it (U-Net masks), with its bias check.
+"""``lunggate lab eval-cls``: the classifier as users run it (U-Net masks), with its bias check.
 
 Writes ``classification_<input>.json`` with accuracy, macro-F1, per-class figures,
 ROC-AUC, calibration error before and after temperature scaling and the in-lung

@@ -1,4 +1,4 @@
-"""``lunggate train-cls``: fit a classifier on gated images, keep the best on validation.
+"""``lunggate lab train-cls``: fit a classifier on gated images, keep the best on validation.
 
 Masked models are trained on the shipped U-Net's masks (cached), the same masks they
 will see in use. Class weights balance the classes; the checkpoint criterion is the

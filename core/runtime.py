@@ -1,7 +1,7 @@
 """Forward passes for serving: LiteRT (XNNPACK) for saved weights, TensorFlow otherwise.
 
 On a small CPU, LiteRT's XNNPACK kernels run the shipped networks several times
-faster than TensorFlow does (``lunggate bench`` times both) with the same outputs
+faster than TensorFlow does (``lunggate lab bench`` times both) with the same outputs
 (tests/test_runtime.py); that is what lets the pipeline average several networks and
 mask variants per answer within its latency budget. Converting a model is slow, so
 the flatbuffer is built locally (nothing is downloaded) once per weights file and

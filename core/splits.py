@@ -56,7 +56,7 @@ def read_split(path: str | Path) -> dict[str, str]:
     """Read a split file into ``{id: split}``."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"split file {path} does not exist; run `lunggate split`")
+        raise DatasetError(f"split file {path} does not exist; run `lunggate lab split`")
     with path.open(newline="") as f:
         return {row["id"]: row["split"] for row in csv.DictReader(f)}
 

@@ -1,4 +1,4 @@
-"""``lunggate bench``: latency and throughput of each stage on this machine.
+"""``lunggate lab bench``: latency and throughput of each stage on this machine.
 
 Results merge into ``reports/bench.json`` so that each stage's entry can be refreshed
 on its own. Timing lives here, not in tests: a loaded CI machine must not fail a build.

@@ -99,7 +99,7 @@ class BurnInConfig:
 
 @dataclass(frozen=True)
 class SegTrainConfig:
-    """How ``lunggate train-seg`` trains."""
+    """How ``lunggate lab train-seg`` trains."""
 
     unet: UNetConfig = field(default_factory=UNetConfig)
     epochs: int = 25

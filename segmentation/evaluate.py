@@ -1,4 +1,4 @@
-"""``lunggate eval-seg``: Dice and IoU of the shipped U-Net against the reference masks."""
+"""``lunggate lab eval-seg``: Dice and IoU of the shipped U-Net against the reference masks."""
 
 from __future__ import annotations
 

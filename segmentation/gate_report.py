@@ -1,4 +1,4 @@
-"""``lunggate eval-gate``: how often the plausibility gate refuses real X-rays, and
+"""``lunggate lab eval-gate``: how often the plausibility gate refuses real X-rays, and
 how often it catches what is not a frontal chest X-ray.
 
 Real X-rays are the validation and test splits. What should be refused: those films

@@ -1,4 +1,4 @@
-"""``lunggate train-seg``: fit the U-Net on the train split, keep the best on validation.
+"""``lunggate lab train-seg``: fit the U-Net on the train split, keep the best on validation.
 
 The checkpoint criterion is what users get: Dice of the post-processed mask at the
 image's own resolution on the validation split, not the loss at network resolution.

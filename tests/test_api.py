@@ -52,7 +52,10 @@ def test_predict_returns_the_result_contract(client):
     assert sum(body["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert body["lung"]["ok"] and body["lung"]["components"] == 2
     att = body["attention"]
-    assert 0 <= att["in_lung"] <= 1
+    # The API's body is the pipeline's result, field for field.
+    image = cv2.imdecode(np.frombuffer(sample_bytes(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    result = client.app.state.pipeline.analyze(image).to_dict()
+    assert att == result["attention"] and body["lung"] == result["lung"]
     assert att["lung_area_fraction"] == body["lung"]["area_fraction"] == att["threshold"]
     assert body["models"]["masked"] is True
     assert {"segmentation", "classification_gradcam"} <= body["timings_ms"].keys()

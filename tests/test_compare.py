@@ -158,13 +158,15 @@ def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path
     for kind in ("masked", "raw"):
         assert set(report[kind]) >= {"accuracy", "macro_f1", "sensitivity", "roc_auc", "ci95"}
         artifacts = report["artifacts"][kind]
-        assert 0 <= artifacts["flip_rate"] <= 1 and artifacts["mean_abs_prob_change"] >= 0
+        flips = artifacts["flip_rate"] * len(records)  # a share of the images
+        assert flips == pytest.approx(round(flips)) and artifacts["mean_abs_prob_change"] >= 0
         # The same images as the internal set: no drop.
         assert report["external"][kind]["drop"]["accuracy"] == pytest.approx(0)
     if removal:
         # Repainting a mark's anti-aliased rim may touch lung pixels right against it,
         # so the gate leak is measured, not zero; the test without removal is reported.
-        assert 0 <= report["artifacts"]["masked"]["flip_rate_fixed_masks"] <= 1
+        leaks = report["artifacts"]["masked"]["flip_rate_fixed_masks"] * len(records)
+        assert leaks == pytest.approx(round(leaks))
         assert set(report["artifacts"]["without_burn_in_removal"]) == {"masked", "raw"}
         assert "without burn-in removal" in (out / "compare.md").read_text()
     else:
@@ -178,7 +180,8 @@ def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path
     assert set(again) == {str(ArtifactConfig().seed), "5"}
     for kind in ("masked", "raw"):
         assert again[str(ArtifactConfig().seed)][kind] == report["artifacts"][kind]["flip_rate"]
-        assert 0 <= again["5"][kind] <= 1
+        share = again["5"][kind] * len(records)
+        assert share == pytest.approx(round(share))
     assert json.loads((out / "compare.json").read_text()) == report
     for name in ("compare.md", "in_lung_histogram.png", "artifact_examples.png"):
         assert (out / name).stat().st_size > 0

@@ -54,6 +54,6 @@ def test_select_rejects_unknown_split_and_unknown_ids():
 
 @requires_real_data
 def test_committed_split_matches_the_corpus():
-    """The shipped split file is what `lunggate split` makes from the corpus today."""
+    """The shipped split file is what `lunggate lab split` makes from the corpus today."""
     records = scan_dataset(REAL_DATA)
     assert read_split(SPLIT_FILE) == make_split(records)
