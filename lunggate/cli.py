@@ -16,6 +16,7 @@ from lunggate import options
 from lunggate.core.errors import LunggateError
 from lunggate.core.paths import REPORTS_DIR, SEGMENTER_WEIGHTS
 from lunggate.lab import add_lab
+from lunggate.stderr import without_native_noise
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], None] = args.func
     name = " ".join(filter(None, (args.command, getattr(args, "lab_command", None))))
     try:
-        handler(args)
+        with without_native_noise():
+            handler(args)
     except LunggateError as exc:
         print(f"lunggate {name}: error: {exc}", file=sys.stderr)
         return 2

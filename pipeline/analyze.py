@@ -22,6 +22,7 @@ from lunggate.classification.attention import (
     flag_threshold,
     in_lung_score,
     is_flagged,
+    resolution_ceiling,
 )
 from lunggate.classification.classifier import LungClassifier
 from lunggate.core import CLASS_NAMES, __version__, modelfile
@@ -133,9 +134,12 @@ class Pipeline:
                 c: round(float(p), 6) for c, p in zip(CLASS_NAMES, e.probabilities, strict=True)
             }
             r.attach(cam=e.cam)
+            area = r.lung.area_fraction
             r.attention = Attention(
                 in_lung=None if math.isnan(score) else round(score, 4),
-                lung_area_fraction=r.lung.area_fraction,
+                lung_area_fraction=area,
+                lift=None if math.isnan(score) or area == 0 else round(score / area, 3),
+                ceiling=round(resolution_ceiling(r.mask, e.box, self.classifier.cam_grid), 4),
                 flag=OUTSIDE_LUNGS if is_flagged(score, threshold) else None,
                 threshold=round(threshold, 4),
             )

@@ -50,10 +50,21 @@ class BurnIn(BaseModel):
 
 
 class Attention(BaseModel):
+    """How much of the answer's Grad-CAM lies on the lungs, beside what chance and the
+    map's resolution allow."""
+
     in_lung: float | None = Field(
-        description="share of positive Grad-CAM mass inside the lung mask; null if the map is empty"
+        description="relevance mass accuracy (Quantus' name): the share of the positive "
+        "Grad-CAM mass inside the lung mask; null if the map is empty"
     )
-    lung_area_fraction: float = Field(description="what a uniform map would score")
+    lung_area_fraction: float = Field(description="chance: what a uniform map would score")
+    lift: float | None = Field(
+        description="in_lung / lung_area_fraction: how many times chance (1: no better)"
+    )
+    ceiling: float = Field(
+        description="the best in_lung a map at the explained grid can reach on this mask: "
+        "the lung mask itself averaged onto that grid"
+    )
     flag: str | None = Field(description="'outside_lungs' when in_lung is below the threshold")
     threshold: float = Field(
         description="in-lung score below which the flag is set; by default the chance level, "
@@ -139,12 +150,13 @@ class Result(BaseModel):
             return f"{name}: REJECTED, {self.reason}"
         att = self.attention
         p = (self.probabilities or {})[self.label or ""]
-        score = "n/a" if att is None or att.in_lung is None else f"{att.in_lung:.2f}"
-        flag = f" FLAG {att.flag}" if att is not None and att.flag else ""
-        area = att.lung_area_fraction if att is not None else self.lung.area_fraction
+        if att is None or att.in_lung is None:
+            return f"{name}: {self.label} (p={p:.2f}), no attention to score"
+        flag = f" FLAG {att.flag}" if att.flag else ""
         return (
-            f"{name}: {self.label} (p={p:.2f}), in-lung attention {score} "
-            f"(lung area {area:.2f}){flag}"
+            f"{name}: {self.label} (p={p:.2f}), in-lung attention {att.in_lung:.2f} = "
+            f"{att.lift:.1f}x chance {att.lung_area_fraction:.2f}, ceiling {att.ceiling:.2f}"
+            f"{flag}"
         )
 
 

@@ -134,3 +134,25 @@ def test_serve_with_a_damaged_model_is_one_line(tmp_path: Path, monkeypatch, cap
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "damaged or not a lunggate weights file" in err[0]
+
+
+def test_predict_prints_nothing_on_stderr_but_its_own_lines():
+    from conftest import SAMPLES
+
+    lunggate = Path(sys.executable).with_name("lunggate")
+    result = subprocess.run([lunggate, "predict", SAMPLES[0]], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith(SAMPLES[0].name)
+    assert result.stderr == ""
+
+
+def test_native_noise_is_dropped_and_everything_else_kept(capfd):
+    import os
+
+    from lunggate.stderr import without_native_noise
+
+    with without_native_noise():
+        os.write(2, b"I0000 12 port.cc:153] oneDNN custom operations are on. You may see\n")
+        os.write(2, b"E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
+        os.write(2, b"a warning that matters\n")
+        print("\rbar 50%\rbar 100%", end="", file=sys.stderr)
+    assert capfd.readouterr().err == "a warning that matters\n\rbar 50%\rbar 100%"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLES
+from lunggate.classification.attention import resolution_ceiling
 from lunggate.classification.gating import lung_box
 from lunggate.core import CLASS_NAMES
 from lunggate.core.data import read_gray
@@ -27,7 +28,17 @@ def test_result_carries_everything_users_need(tiny_pipeline):
     d = r.to_dict()
     assert "mask" not in d and "cam" not in d and d["label"] == r.label
     assert d["attention"]["in_lung"] == r.attention.in_lung
-    assert r.summary("x.png").startswith(f"x.png: {r.label} (p=")
+    att = r.attention
+    assert att.lift == pytest.approx(att.in_lung / att.lung_area_fraction, abs=1e-3)
+    box = tiny_pipeline.classifier.prepare([image], [r.mask])[1][0]
+    assert att.ceiling == pytest.approx(
+        resolution_ceiling(r.mask, box, tiny_pipeline.classifier.cam_grid), abs=1e-4
+    )
+    assert r.summary("x.png") == (
+        f"x.png: {r.label} (p={r.probabilities[r.label]:.2f}), in-lung attention "
+        f"{att.in_lung:.2f} = {att.lift:.1f}x chance {att.lung_area_fraction:.2f}, "
+        f"ceiling {att.ceiling:.2f}" + (" FLAG outside_lungs" if att.flag else "")
+    )
 
 
 def test_guided_gradcam_comes_on_request_inside_the_crop(tiny_pipeline):
