@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from lunggate.core.errors import LunggateError
 
-InputKind = Literal["masked", "raw"]
+InputKind = Literal["masked", "raw", "lungs_hidden"]
 Contrast = Literal["none", "clahe"]
 
 
@@ -24,7 +24,9 @@ class GateConfig:
     body-size cue that separates children from adults. The mask itself is kept, not
     a band around it: a band let artifacts burned in next to the lungs reach the
     classifier, which ``lunggate compare`` measures as the gate-leak flip rate.
-    ``raw``: the whole image, for comparison.
+    ``raw``: the whole image, for comparison. ``lungs_hidden``: the whole image with
+    the lungs filled, for the control that measures how much of the label the data
+    leaks outside the lungs.
     """
 
     input: InputKind = "masked"
@@ -41,6 +43,11 @@ class GateConfig:
     """``clahe``: stretch the kept pixels' 1st-99th percentiles to full range, then
     contrast-limited adaptive histogram equalization, on the filled crop (so still a
     function of the pixels under the mask alone)."""
+
+    @property
+    def uses_masks(self) -> bool:
+        """Whether the input is made from a lung mask (all kinds but ``raw``)."""
+        return self.input != "raw"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

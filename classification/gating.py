@@ -109,6 +109,9 @@ def gate(
     the input is a function of the pixels under the mask alone, whatever is burned
     in around them.
 
+    ``lungs_hidden`` is the gate turned inside out: the whole image with the lungs
+    filled, for the control model that sees only what lies outside them.
+
     ``shift`` moves the sides of a masked crop (training only): the U-Net's box moves
     by a few pixels when a mark touches a lung, which rescales the whole input.
     """
@@ -117,9 +120,13 @@ def gate(
         box, keep = Box(0, h, 0, w), np.ones((h, w), bool)
     else:
         if mask is None:
-            raise ValueError("masked input needs a lung mask")
-        keep = mask.astype(bool)
-        box = shift_box(lung_box(keep, config.margin_fraction, config.box_trim), shift, image.shape)
+            raise ValueError(f"{config.input} input needs a lung mask")
+        if config.input == "masked":
+            keep = mask.astype(bool)
+            trimmed = lung_box(keep, config.margin_fraction, config.box_trim)
+            box = shift_box(trimmed, shift, image.shape)
+        else:
+            box, keep = Box(0, h, 0, w), ~mask.astype(bool)
         inside = image[keep]
         image = np.where(keep, image, inside.mean() if inside.size else 0.0)
     crop = image[box.top : box.bottom, box.left : box.right].astype(np.float32)
@@ -128,7 +135,7 @@ def gate(
         crop = equalize(crop, keep)
     size = (config.input_size, config.input_size)
     crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-    if config.input == "masked" and config.feather_px > 0:
+    if config.input != "raw" and config.feather_px > 0:
         weight = cv2.resize(feather(keep, config.feather_px), size, interpolation=cv2.INTER_AREA)
     else:
         weight = cv2.resize(keep.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)

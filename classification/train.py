@@ -214,10 +214,12 @@ def train_classifier(
         model = new_model(config.model, config.pretrained)
         if config.pretrained is None:
             track_batch_statistics(model)
-    if config.model.gate.input != "masked":
+    if not config.model.gate.uses_masks:
         finder = None
     elif finder is None:
-        raise LunggateError("a masked classifier is trained on a lung finder's masks: give one")
+        raise LunggateError(
+            f"a {config.model.gate.input} classifier is trained on a lung finder's masks: give one"
+        )
     train_images, train_masks = load_split(train, finder)
     val_images, val_masks = load_split(val, finder)
     y_train, y_val = labels_of(train), labels_of(val)

@@ -18,8 +18,10 @@ SEGMENTER_RECIPE = RECIPES_DIR / "segmenter.toml"
 CLASSIFIER_RECIPES = {
     "masked": RECIPES_DIR / "classifier_masked.toml",
     "raw": RECIPES_DIR / "classifier_raw.toml",
+    "lungs_hidden": RECIPES_DIR / "classifier_lungs_hidden.toml",
 }
 CLASSIFIER_WEIGHTS = {
     "masked": MODELS_DIR / "classifier_masked.npz",
     "raw": MODELS_DIR / "classifier_raw.npz",
+    "lungs_hidden": MODELS_DIR / "classifier_lungs_hidden.npz",
 }

@@ -71,11 +71,10 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
     from lunggate.segmentation.finder import LungFinder
 
     config = load_recipe(ClsTrainConfig, args.recipe, args.set)
-    masked = config.model.gate.input == "masked"
     out = args.out or CLASSIFIER_WEIGHTS[config.model.gate.input]
     result = train_classifier(
         config,
-        LungFinder.load() if masked else None,
+        LungFinder.load() if config.model.gate.uses_masks else None,
         args.data_root,
         out,
         args.split_file,
@@ -181,7 +180,7 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
 
     p = cmds.add_parser("eval-cls", help="metrics, calibration and in-lung attention on a split")
     options.data_root(p)
-    p.add_argument("--input", choices=("masked", "raw"), default="masked")
+    p.add_argument("--input", choices=sorted(CLASSIFIER_WEIGHTS), default="masked")
     options.split(p)
     options.weights(p, None)
     options.threshold(p)

@@ -5,6 +5,10 @@ ROC-AUC with 95 % bootstrap intervals; the in-lung attention distribution; and t
 counterfactual artifact test (artifacts burned in outside the lungs; the share of
 predictions that change class and the mean absolute change of the probability of the
 originally predicted class). Optionally the same on an external folder.
+
+Beside them, the lungs-hidden control (``CONTROLS``, when its weights are there): the
+same recipe trained on the gate's complement, seeing only what lies outside the lungs.
+What it scores is how much of the label the data leaks outside the lungs.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from lunggate.pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: 
 from lunggate.segmentation.config import BurnInConfig  # noqa: E402
 from lunggate.segmentation.finder import Found, LungFinder  # noqa: E402
 from lunggate.segmentation.metrics import dice  # noqa: E402
+
+CONTROLS = ("lungs_hidden",)
+"""Models scored on the clean and external images only (not in the artifact test)."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,23 @@ class Comparison:
         self.config = config
         self.finder = LungFinder.load(burn_in=config.burn_in)
         self.models = {k: LungClassifier.load(CLASSIFIER_WEIGHTS[k]) for k in ("masked", "raw")}
+        self.controls = {
+            k: LungClassifier.load(CLASSIFIER_WEIGHTS[k])
+            for k in CONTROLS
+            if CLASSIFIER_WEIGHTS[k].is_file()
+        }
 
-    def run(self, images: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, tuple]:
-        """Per model: (probs, in-lung scores)."""
+    @property
+    def everyone(self) -> dict[str, LungClassifier]:
+        """The compared models and the controls."""
+        return {**self.models, **self.controls}
+
+    def run(
+        self, images: list[np.ndarray], masks: list[np.ndarray], controls: bool = False
+    ) -> dict[str, tuple]:
+        """Per model (and per control, with ``controls``): (probs, in-lung scores)."""
         out = {}
-        for kind, model in self.models.items():
+        for kind, model in (self.everyone if controls else self.models).items():
             explained = model.explain(images, masks)
             probs = np.stack([e.probabilities for e in explained])
             scores = np.array(
@@ -243,12 +262,14 @@ def compare(
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
     images, masks = comparison.finder.dataset(records, originals)
-    clean = comparison.run(images, masks)
+    clean = comparison.run(images, masks, controls=True)
     areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}
     for kind, (probs, scores) in clean.items():
         report[kind] = model_report(labels, probs, scores, areas, config)
-        report[kind]["weights_sha256"] = comparison.models[kind].weights_sha256
+        report[kind]["weights_sha256"] = comparison.everyone[kind].weights_sha256
+    report["controls"] = sorted(comparison.controls)
+    clean = {kind: clean[kind] for kind in comparison.models}
     report["artifacts"], burned, after = comparison.artifact_test(originals, masks, clean)
     report["artifacts"]["kinds"] = list(config.artifacts.kinds)
     report["artifacts"]["seed"] = config.artifacts.seed
@@ -258,7 +279,7 @@ def compare(
         ext_found = comparison.finder.find([read_gray(r.image) for r in ext])
         ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
         ext_masks = [f.lungs.mask for f in ext_found]
-        ext_run = comparison.run([f.image for f in ext_found], ext_masks)
+        ext_run = comparison.run([f.image for f in ext_found], ext_masks, controls=True)
         ext_areas = np.array([m.mean() for m in ext_masks])
         report["external"] = {"source": str(external), "n": len(ext)}
         for kind, (probs, scores) in ext_run.items():
@@ -272,6 +293,10 @@ def compare(
     before = {kind: probs for kind, (probs, _) in clean.items()}
     plot_artifact_examples(originals, burned, before, after, labels, out / "artifact_examples.png")
     return report
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _ci(report: dict, key: str) -> str:
@@ -365,20 +390,38 @@ def markdown(report: dict) -> str:
             "gating alone holds against marks it does not remove (mid-grey overlays, "
             "marks merged with bright anatomy).",
         ]
+    for kind in report.get("controls", []):
+        c = report[kind]
+        lines += [
+            "",
+            f"## Control: {kind.replace('_', ' ')}",
+            "",
+            "The same recipe trained on the gate's complement: the lungs filled, only what "
+            "lies outside them visible. What it scores, the data gives away outside the "
+            "lungs (burned-in marks, body size and age, positioning, the source hospital).",
+            "",
+            f"| metric | {kind} | masked |",
+            "|---|---|---|",
+            f"| accuracy | {c['accuracy']:.3f} {_ci(c, 'accuracy')} | {m['accuracy']:.3f} |",
+            f"| macro-F1 | {c['macro_f1']:.3f} {_ci(c, 'macro_f1')} | {m['macro_f1']:.3f} |",
+            f"| in-lung attention, median | {_num(c['in_lung']['median'])} | "
+            f"{_num(m['in_lung']['median'])} |",
+        ]
     if "external" in report:
         e = report["external"]
+        kinds = ["masked", "raw", *report.get("controls", [])]
         lines += [
             "",
             f"## External set: {e['source']} (n = {e['n']})",
             "",
-            "| metric | masked | raw |",
-            "|---|---|---|",
+            "| metric | " + " | ".join(kinds) + " |",
+            "|---|" + "---|" * len(kinds),
         ]
         for key in ("accuracy", "macro_f1"):
-            lines.append(
-                f"| {key} | {e['masked'][key]:.3f} (drop {e['masked']['drop'][key]:+.3f})"
-                f" | {e['raw'][key]:.3f} (drop {e['raw']['drop'][key]:+.3f}) |"
-            )
+            cells = [
+                f"{e[k][key]:.3f} {_ci(e[k], key)} (drop {e[k]['drop'][key]:+.3f})" for k in kinds
+            ]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

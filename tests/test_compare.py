@@ -134,10 +134,25 @@ def test_flip_stats_count_changed_classes_and_probability_moves():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("removal", [True, False])
-def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path, removal: bool):
+def test_compare_end_to_end_writes_every_part(
+    tiny_dataset: Path, tmp_path: Path, removal: bool, monkeypatch
+):
+    from dataclasses import asdict
+
+    from lunggate.classification.classifier import new_model
+    from lunggate.classification.config import AnswerConfig, ClassifierConfig, GateConfig
+    from lunggate.core import modelfile
     from lunggate.core.data import scan_dataset
+    from lunggate.core.paths import CLASSIFIER_WEIGHTS
     from lunggate.core.splits import write_split
     from lunggate.pipeline.compare import compare
+
+    # A tiny lungs-hidden control, so its rows are written whatever data/models holds.
+    hidden = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="lungs_hidden", input_size=32))
+    control = tmp_path / "hidden.npz"
+    meta = {"config": {"model": hidden.to_dict()}, "answer": asdict(AnswerConfig())}
+    modelfile.save(new_model(hidden).get_weights(), control, meta)
+    monkeypatch.setitem(CLASSIFIER_WEIGHTS, "lungs_hidden", control)
 
     records = scan_dataset(tiny_dataset)
     write_split(tmp_path / "split.csv", records, {r.id: "test" for r in records})
@@ -155,6 +170,13 @@ def test_compare_end_to_end_writes_every_part(tiny_dataset: Path, tmp_path: Path
         ),
     )
     assert report["n"] == len(records) == report["external"]["n"]
+    assert report["controls"] == ["lungs_hidden"]
+    for part in (report, report["external"]):
+        lo, hi = part["lungs_hidden"]["ci95"]["macro_f1"]
+        assert lo <= part["lungs_hidden"]["macro_f1"] <= hi
+    assert report["lungs_hidden"]["weights_sha256"] == modelfile.sha256(control)
+    assert "lungs_hidden" not in report["artifacts"]  # scored on clean images only
+    assert "## Control: lungs hidden" in (out / "compare.md").read_text()
     for kind in ("masked", "raw"):
         assert set(report[kind]) >= {"accuracy", "macro_f1", "sensitivity", "roc_auc", "ci95"}
         artifacts = report["artifacts"][kind]

@@ -158,3 +158,19 @@ def test_equalize_stretches_the_kept_pixels_to_full_range():
     assert out.dtype == np.float32 and out.shape == crop.shape
     assert out.min() < 30 and out.max() > 225  # a 40-grey-level ramp now spans the range
     assert np.corrcoef(out[32], crop[32])[0, 1] > 0.95  # and keeps its order, broadly
+
+
+def test_lungs_hidden_gate_sees_only_what_lies_outside_the_lungs():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (64, 64), dtype=np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[16:48, 8:28] = mask[16:48, 36:56] = True
+    config = GateConfig(input="lungs_hidden", input_size=64, feather_px=0, contrast="none")
+    x, box = gate(image, mask, config)
+    assert (box.top, box.bottom, box.left, box.right) == (0, 64, 0, 64)  # the whole image
+    assert not x[..., 0][mask].any() and x[..., 0][~mask].std() > 0.5
+    changed = image.copy()
+    changed[mask] = 255 - changed[mask]  # whatever the lungs hold...
+    np.testing.assert_array_equal(gate(changed, mask, config)[0], x)  # ...is not seen
+    with pytest.raises(ValueError, match="lungs_hidden input needs a lung mask"):
+        gate(image, None, config)
