@@ -154,5 +154,5 @@ def test_native_noise_is_dropped_and_everything_else_kept(capfd):
         os.write(2, b"I0000 12 port.cc:153] oneDNN custom operations are on. You may see\n")
         os.write(2, b"E0000 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n")
         os.write(2, b"a warning that matters\n")
-        print("\rbar 50%\rbar 100%", end="", file=sys.stderr)
+        os.write(2, b"\rbar 50%\rbar 100%")  # a progress bar: no newline
     assert capfd.readouterr().err == "a warning that matters\n\rbar 50%\rbar 100%"
