@@ -127,8 +127,8 @@ def gate(
             box = shift_box(trimmed, shift, image.shape)
         else:
             box, keep = Box(0, h, 0, w), ~mask.astype(bool)
-        inside = image[keep]
-        image = np.where(keep, image, inside.mean() if inside.size else 0.0)
+        kept = image[keep]
+        image = np.where(keep, image, kept.mean() if kept.size else 0.0)
     crop = image[box.top : box.bottom, box.left : box.right].astype(np.float32)
     keep = keep[box.top : box.bottom, box.left : box.right]
     if config.contrast == "clahe":

@@ -11,12 +11,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lunggate import options
 from lunggate.core.errors import LunggateError
 from lunggate.core.paths import REPORTS_DIR, SEGMENTER_WEIGHTS
 from lunggate.lab import add_lab
 from lunggate.stderr import without_native_noise
+
+if TYPE_CHECKING:  # loaded by the handlers, so --help stays instant
+    from lunggate.pipeline.analyze import Pipeline
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -26,7 +30,8 @@ def cmd_segment(args: argparse.Namespace) -> None:
         print(line)
 
 
-def _pipeline(args: argparse.Namespace):
+def _pipeline(args: argparse.Namespace) -> Pipeline:
+    """The shipped pipeline with the user's threshold and overlay-removal choice."""
     from lunggate.pipeline.analyze import Pipeline, PipelineConfig
 
     return Pipeline.load(

@@ -145,12 +145,10 @@ class Comparison:
         """The compared models and the controls."""
         return {**self.models, **self.controls}
 
-    def run(
-        self, images: list[np.ndarray], masks: list[np.ndarray], controls: bool = False
-    ) -> dict[str, tuple]:
-        """Per model (and per control, with ``controls``): (probs, in-lung scores)."""
+    def run(self, images: list[np.ndarray], masks: list[np.ndarray]) -> dict[str, tuple]:
+        """Per model and control: (probs, in-lung scores)."""
         out = {}
-        for kind, model in (self.everyone if controls else self.models).items():
+        for kind, model in self.everyone.items():
             explained = model.explain(images, masks)
             probs = np.stack([e.probabilities for e in explained])
             scores = np.array(
@@ -262,7 +260,7 @@ def compare(
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
     images, masks = comparison.finder.dataset(records, originals)
-    clean = comparison.run(images, masks, controls=True)
+    clean = comparison.run(images, masks)
     areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}
     for kind, (probs, scores) in clean.items():
@@ -279,7 +277,7 @@ def compare(
         ext_found = comparison.finder.find([read_gray(r.image) for r in ext])
         ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
         ext_masks = [f.lungs.mask for f in ext_found]
-        ext_run = comparison.run([f.image for f in ext_found], ext_masks, controls=True)
+        ext_run = comparison.run([f.image for f in ext_found], ext_masks)
         ext_areas = np.array([m.mean() for m in ext_masks])
         report["external"] = {"source": str(external), "n": len(ext)}
         for kind, (probs, scores) in ext_run.items():

@@ -109,14 +109,14 @@ class LungFinder:
         out = []
         for c, (_, overlay), f, m in zip(cleaned, removed, found, first, strict=True):
             lungs = carve_marks(f.mask, overlay, self.burn_in)
-            lost = float((f.mask & ~lungs).sum()) / max(1, int(f.mask.sum()))
-            carved = 0.0 if lungs is f.mask else lost
+            carved = 0.0
+            if lungs is not f.mask:  # share of the U-Net's lungs the marks took
+                carved = float((f.mask & ~lungs).sum()) / max(1, int(f.mask.sum()))
             out.append(Found(c, overlay, LungSegmentation(lungs, f.quality), m, carved))
-        timings = {
-            "burn_in_removal": round(removal_ms, 2),
-            "segmentation": round((time.perf_counter() - start) * 1000 / n, 2),
-        }
-        return [replace(f, timings_ms=dict(timings)) for f in out]
+        seg_ms = (time.perf_counter() - start) * 1000 / n
+        for f in out:
+            f.timings_ms.update(burn_in_removal=round(removal_ms, 2), segmentation=round(seg_ms, 2))
+        return out
 
     def _repaint(
         self,
