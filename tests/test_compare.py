@@ -207,3 +207,16 @@ def test_compare_end_to_end_writes_every_part(
     assert json.loads((out / "compare.json").read_text()) == report
     for name in ("compare.md", "in_lung_histogram.png", "artifact_examples.png"):
         assert (out / name).stat().st_size > 0
+
+
+def test_markdown_reports_the_randomisation_test_per_step():
+    report = fake_report()
+    step = {"layers": 1, "spearman_median": 0.12, "spearman_p90": 0.4, "flat_share": 0.25}
+    report["randomisation"] = {
+        kind: {"images": 32, "steps": [{"randomised": "logits", **step}]}
+        for kind in ("masked", "raw")
+    }
+    text = markdown(report)
+    assert "model-parameter randomisation" in text and "on 32 images" in text
+    assert "| logits | 1 | 0.12 [0.40], flat 0.25 | 0.12 [0.40], flat 0.25 |" in text
+    assert "randomisation" not in markdown(fake_report())
