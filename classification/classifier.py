@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -15,25 +14,15 @@ from lunggate.classification.calibration import softmax
 from lunggate.classification.config import AnswerConfig, ClassifierConfig
 from lunggate.classification.gating import Box, gate_batch, to_image
 from lunggate.classification.gradcam import GuidedBackprop, guided_gradcam, pooled_linear_cam
+from lunggate.classification.interface import Explained
 from lunggate.core import CLASS_NAMES, modelfile
 from lunggate.core.backend import keras
+from lunggate.core.progress import chunks
 from lunggate.core.runtime import serving_forward
 
 
-@dataclass(frozen=True)
-class Explained:
-    """One image's prediction and its Grad-CAM at the image's own size."""
-
-    logits: np.ndarray
-    probabilities: np.ndarray
-    class_index: int
-    cam: np.ndarray
-    box: Box
-    """Where the classifier's input was cropped from."""
-
-
 class LungClassifier:
-    """Four-class classifier on gated X-rays, thread-safe once built.
+    """Four-class classifier on gated X-rays, thread-safe once built (a ``Classifier``).
 
     Args:
         model: Keras model from (N, S, S, 1) input to (N, 4) logits.
@@ -124,16 +113,20 @@ class LungClassifier:
         )
 
     def _answer(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        progress: str | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Box]]]:
         """Per chunk of images: the answer's logits (the mean over the mask variants),
         the Grad-CAM of its class on the mask as found, and that mask's crop boxes.
 
         All variants of a chunk go through the network in one pass; the map comes from
         the same pass (``pooled_linear_cam``), so explaining costs no extra pass.
+        ``progress`` names a bar (on stderr, gone when done) that counts the images.
         """
         order = (0, *(r for r in self.mask_variants if r != 0))
-        for s in range(0, len(images), self.batch_size):
+        for s in chunks(len(images), self.batch_size, progress):
             chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
             prepared = [self.prepare(chunk, chunk_masks, r) for r in order]
             features, logits = self._forward(np.concatenate([x for x, _ in prepared]))
@@ -143,10 +136,13 @@ class LungClassifier:
             yield logits, cams, prepared[0][1]
 
     def answer_logits(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        progress: str | None = None,
     ) -> np.ndarray:
         """(N, 4) logits of the answer: the mean over the mask variants."""
-        chunks = [logits for logits, _, _ in self._answer(images, masks)]
+        chunks = [logits for logits, _, _ in self._answer(images, masks, progress)]
         if not chunks:
             return np.zeros((0, len(self.class_names)), np.float32)
         return np.concatenate(chunks)
@@ -156,18 +152,24 @@ class LungClassifier:
         return softmax(logits, self.temperature)
 
     def predict(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        progress: str | None = None,
     ) -> np.ndarray:
         """(N, 4) calibrated probabilities."""
-        return self.probabilities(self.answer_logits(images, masks))
+        return self.probabilities(self.answer_logits(images, masks, progress))
 
     def explain(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        progress: str | None = None,
     ) -> list[Explained]:
         """Predictions with the Grad-CAM of each answer's class at the image's size."""
         results: list[Explained] = []
         images = list(images)
-        for logits, cams, boxes in self._answer(images, masks):
+        for logits, cams, boxes in self._answer(images, masks, progress):
             probs = self.probabilities(logits)
             for box, cam, z, p in zip(boxes, cams, logits, probs, strict=True):
                 shape = images[len(results)].shape[:2]

@@ -39,17 +39,20 @@ if TYPE_CHECKING:  # handed in by the caller (``lunggate lab eval-cls``)
 def attention_summary(
     scores: np.ndarray, labels: np.ndarray, areas: np.ndarray, threshold: float | None
 ) -> dict:
-    """Mean, median, 10th percentile and flagged share of in-lung scores, overall and per class."""
+    """Mean, median, 10th percentile and flagged share of in-lung scores, and the median
+    lift over chance (score over lung area fraction), overall and per class."""
     flagged = flags(scores, areas, threshold)
     valid = ~np.isnan(scores)
 
     def stats(sel: np.ndarray) -> dict:
         s = scores[sel & valid]
         if not len(s):
-            return {"mean": None, "median": None, "p10": None, "flagged_share": None, "n": 0}
+            empty = ("mean", "median", "p10", "lift_median", "flagged_share")
+            return {**dict.fromkeys(empty), "n": 0}
         return {
             "mean": float(s.mean()),
             "median": float(np.median(s)),
+            "lift_median": float(np.median(s / areas[sel & valid])),
             "p10": float(np.percentile(s, 10)),
             "flagged_share": float(flagged[sel & valid].mean()),
             "n": int(len(s)),
@@ -78,7 +81,7 @@ def evaluate_classifier(
     masks, gating, calibrated probabilities, Grad-CAM."""
     (records,) = split_records(data_root, split_file, split)
     images, masks = finder.dataset(records)
-    explained = classifier.explain(images, masks)
+    explained = classifier.explain(images, masks, progress="classify")
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     logits = np.stack([e.logits for e in explained])
     probs = np.stack([e.probabilities for e in explained])

@@ -28,8 +28,21 @@ def last_feature_layer(model: keras.Model) -> keras.layers.Layer:
 
 
 def outer_output(layer: keras.layers.Layer):
-    """The layer's output as seen by the enclosing model (its last call), not its inner one."""
-    return layer.get_output_at(-1)
+    """The layer's output as seen by the enclosing model (its last call), not its inner one.
+
+    Keras 3 layers have one output node per model, so there it is just ``output``.
+    """
+    return layer.get_output_at(-1) if hasattr(layer, "get_output_at") else layer.output
+
+
+def flavour(model: keras.Model):
+    """The Keras package ``model`` belongs to: tf-keras (lunggate's), or Keras 3 (a
+    user's model saved by TensorFlow 2.16 or newer)."""
+    if type(model).__module__.startswith("keras."):
+        import keras as keras3
+
+        return keras3
+    return keras
 
 
 class GradCAM:
@@ -43,7 +56,7 @@ class GradCAM:
     def __init__(self, model: keras.Model, layer_name: str | None = None) -> None:
         layer = model.get_layer(layer_name) if layer_name else last_feature_layer(model)
         self.layer_name = layer.name
-        grad_model = keras.Model(model.inputs, [outer_output(layer), model.output])
+        grad_model = flavour(model).Model(model.inputs, [outer_output(layer), model.outputs[0]])
         self.grad_model = grad_model
         spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
 

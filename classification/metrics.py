@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score, roc_curve
 
 from lunggate.core import CLASS_NAMES
 
 
-def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
+def classification_metrics(
+    labels: np.ndarray, probs: np.ndarray, class_names: Sequence[str] = CLASS_NAMES
+) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/specificity/F1/support, confusion
-    matrix (rows true, columns predicted) and one-vs-rest ROC-AUC."""
+    matrix (rows true, columns predicted) and one-vs-rest ROC-AUC (of the classes
+    present and absent in ``labels``: an empty dict when none is)."""
     pred = probs.argmax(-1)
-    k = len(CLASS_NAMES)
+    k = len(class_names)
     cm = confusion_matrix(labels, pred, labels=range(k))
     per_class = {}
-    for i, name in enumerate(CLASS_NAMES):
+    for i, name in enumerate(class_names):
         tp = cm[i, i]
         fp, fn = cm[:, i].sum() - tp, cm[i, :].sum() - tp
         tn = cm.sum() - tp - fp - fn
@@ -32,7 +37,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
         }
     onehot = np.eye(k)[labels]
     present = [i for i in range(k) if 0 < onehot[:, i].sum() < len(labels)]
-    auc = {CLASS_NAMES[i]: float(roc_auc_score(onehot[:, i], probs[:, i])) for i in present}
+    auc = {class_names[i]: float(roc_auc_score(onehot[:, i], probs[:, i])) for i in present}
     return {
         "accuracy": float((pred == labels).mean()),
         "macro_f1": float(
@@ -44,7 +49,9 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
             "per_class": auc,
             "micro": float(roc_auc_score(onehot[:, present], probs[:, present], average="micro")),
             "macro": float(np.mean(list(auc.values()))),
-        },
+        }
+        if present
+        else {},
     }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 from sklearn.metrics import f1_score
+from tqdm.keras import TqdmCallback
 
 from lunggate.classification.calibration import fit_temperature, nll
 from lunggate.classification.classifier import LungClassifier, new_model
@@ -256,8 +257,8 @@ def train_classifier(
     fit = {
         "steps_per_epoch": steps,
         "class_weight": class_weight,
-        "callbacks": [checkpoint],
-        "verbose": 2,
+        "callbacks": [checkpoint, TqdmCallback(verbose=1)],
+        "verbose": 0,
     }
     warmup = config.warmup_epochs if prior is None else 0
     if warmup:

@@ -51,6 +51,13 @@ def _fits(kind: Any, value: Any) -> bool:
     return isinstance(value, kind) if isinstance(kind, type) else True
 
 
+def _admits_tuple(kind: Any) -> bool:
+    """A tuple field, or an optional one (``tuple[int, int] | None``)."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return any(_admits_tuple(arg) for arg in typing.get_args(kind))
+    return typing.get_origin(kind) is tuple
+
+
 def build(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     """A ``cls`` dataclass from nested dicts: unknown keys and values of the wrong type
     are errors, lists of a tuple field become tuples, nested dataclass fields are
@@ -70,7 +77,7 @@ def build(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         kind = hints[name]
         if dataclasses.is_dataclass(kind):
             value = build(kind, value, f"{where}{name}.")
-        elif typing.get_origin(kind) is tuple and isinstance(value, list):
+        elif isinstance(value, list) and _admits_tuple(kind):
             value = tuple(value)
         if not dataclasses.is_dataclass(kind) and not _fits(kind, value):
             raise LunggateError(f"setting {where}{name} must be {kind}, not {value!r}")
@@ -81,8 +88,12 @@ def build(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise LunggateError(f"{where or cls.__name__}: {exc}") from exc
 
 
-def load_recipe(cls: type[T], path: str | Path | None, overrides: Sequence[str] = ()) -> T:
+def load_recipe(
+    cls: type[T], path: str | Path | None, overrides: Sequence[str] = (), what: str = "recipe"
+) -> T:
     """``cls`` from a recipe file (None: the defaults) with ``overrides`` applied.
+
+    ``what`` names the file in error messages (a recipe, a model config).
 
     Raises:
         LunggateError: a missing or malformed file, a malformed override, an unknown key.
@@ -91,11 +102,11 @@ def load_recipe(cls: type[T], path: str | Path | None, overrides: Sequence[str] 
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise LunggateError(f"recipe {path} does not exist")
+            raise LunggateError(f"{what} {path} does not exist")
         try:
             data = tomllib.loads(path.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise LunggateError(f"recipe {path} is not valid TOML: {exc}") from exc
+            raise LunggateError(f"{what} {path} is not valid TOML: {exc}") from exc
     for text in overrides:
         keys, value = parse_override(text)
         table = data

@@ -31,11 +31,26 @@ def cmd_segment(args: argparse.Namespace) -> None:
 
 
 def _pipeline(args: argparse.Namespace) -> Pipeline:
-    """The shipped pipeline with the user's threshold and overlay-removal choice."""
+    """The shipped pipeline with the user's threshold and overlay-removal choice, and
+    the user's own classifier in place of lunggate's when ``--model`` names one."""
     from lunggate.pipeline.analyze import Pipeline, PipelineConfig
 
-    return Pipeline.load(
-        PipelineConfig(attention_threshold=args.threshold, burn_in=options.burn_in_config(args))
+    config = PipelineConfig(
+        attention_threshold=args.threshold, burn_in=options.burn_in_config(args)
+    )
+    if getattr(args, "model", None) is None:
+        return Pipeline.load(config)
+    from lunggate.classification.user_model import UserClassifier
+    from lunggate.segmentation.finder import LungFinder
+
+    if args.model_config is None:
+        raise LunggateError(
+            "--model needs --model-config: a TOML file with the model's class_names "
+            "(and, when its input layer does not say, input_size, channels; see the README)"
+        )
+    classifier = UserClassifier.load(args.model, args.model_config)
+    return Pipeline(
+        LungFinder.load(config.segmenter_weights, config.burn_in), classifier, args.threshold
     )
 
 
@@ -53,8 +68,14 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from lunggate.pipeline.audit import audit
 
     image_files([args.folder])  # a missing or empty folder fails before the models load
-    summary = audit(_pipeline(args), args.folder, args.out)
-    print(json.dumps(summary))
+    if args.labels is not None and not args.labels.is_file():
+        raise LunggateError(f"labels file {args.labels} does not exist")
+    summary = audit(_pipeline(args), args.folder, args.out, args.labels)
+    keys = ("images", "status", "flagged", "in_lung_median", "lift_median")
+    brief = {k: summary[k] for k in keys}
+    scored = summary.get("against_labels") or {}
+    brief.update({k: scored[k] for k in ("accuracy", "macro_f1") if k in scored})
+    print(json.dumps(brief))
     print(f"report: {args.out / 'report.html'}")
 
 
@@ -109,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", type=Path, help="folder of X-rays (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="report folder (resumes if it exists)")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="CSV of path,label: the report adds accuracy, confusion matrix, per-class figures",
+    )
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="audit your own Keras classifier (.keras, .h5 or SavedModel folder) instead",
+    )
+    p.add_argument(
+        "--model-config",
+        type=Path,
+        default=None,
+        help="TOML of --model's class_names and preprocessing (see the README)",
+    )
     options.threshold(p)
     options.burn_in(p)
     p.set_defaults(func=cmd_audit)

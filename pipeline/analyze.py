@@ -25,7 +25,8 @@ from lunggate.classification.attention import (
     resolution_ceiling,
 )
 from lunggate.classification.classifier import LungClassifier
-from lunggate.core import CLASS_NAMES, __version__, modelfile
+from lunggate.classification.interface import Classifier
+from lunggate.core import __version__, modelfile
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from lunggate.pipeline.result import (
     OUTSIDE_LUNGS,
@@ -62,7 +63,7 @@ class Pipeline:
     def __init__(
         self,
         finder: LungFinder,
-        classifier: LungClassifier,
+        classifier: Classifier,
         attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD,
     ) -> None:
         check_threshold(attention_threshold)
@@ -84,7 +85,7 @@ class Pipeline:
                 temperature=classifier.temperature,
             ),
             masked=classifier.masked,
-            classes=list(CLASS_NAMES),
+            classes=list(classifier.class_names),
         )
 
     @classmethod
@@ -129,9 +130,10 @@ class Pipeline:
             r = results[k]
             score = in_lung_score(e.cam, r.mask)
             threshold = flag_threshold(self.attention_threshold, r.lung.area_fraction)
-            r.label = CLASS_NAMES[e.class_index]
+            names = self.classifier.class_names
+            r.label = names[e.class_index]
             r.probabilities = {
-                c: round(float(p), 6) for c, p in zip(CLASS_NAMES, e.probabilities, strict=True)
+                c: round(float(p), 6) for c, p in zip(names, e.probabilities, strict=True)
             }
             r.attach(cam=e.cam)
             area = r.lung.area_fraction

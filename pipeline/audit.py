@@ -1,41 +1,68 @@
 """``lunggate audit``: run a folder tree through the pipeline for an attention audit.
 
-Results are appended image by image (``results.jsonl`` and ``results.csv``), so an
-interrupted audit resumes where it stopped; ``results.json`` and ``report.html`` are
-rebuilt from them at the end.
+Results are appended image by image to ``results.jsonl``, so an interrupted audit
+resumes where it stopped; the CSV, JSON and HTML report are rebuilt from them at the
+end (``report.write_reports``). With the auditor's labels (a CSV of ``path,label``)
+the report also scores the answers against them.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lunggate.core.data import image_files  # noqa: E402
-from lunggate.core.errors import LunggateError  # noqa: E402
-from lunggate.core.overlays import write_png  # noqa: E402
-from lunggate.pipeline.analyze import Pipeline  # noqa: E402
-from lunggate.pipeline.imageio import decode  # noqa: E402
-from lunggate.pipeline.render import overlays  # noqa: E402
-from lunggate.pipeline.result import TABLE_COLUMNS, table_row  # noqa: E402
-
-CSV_COLUMNS = ["path", *TABLE_COLUMNS]
-"""One row per image: its path, then the result's fields (``result.TABLE_COLUMNS``)."""
+from lunggate.core.data import image_files
+from lunggate.core.errors import LunggateError
+from lunggate.core.overlays import write_png
+from lunggate.pipeline.analyze import Pipeline
+from lunggate.pipeline.imageio import decode
+from lunggate.pipeline.render import overlays
+from lunggate.pipeline.report import write_reports
 
 
-def csv_row(entry: dict) -> dict:
-    """An audit entry (a result, or an unreadable file's status and reason) as a CSV row."""
-    return {"path": entry["path"], **table_row(entry)}
+def read_labels(path: Path, root: Path, classes: Sequence[str]) -> dict[str, str]:
+    """The auditor's labels: a CSV with ``path`` (relative to the audited folder, or
+    absolute inside it) and ``label`` (one of the model's classes) columns."""
+    if not path.is_file():
+        raise LunggateError(f"labels file {path} does not exist")
+    labels: dict[str, str] = {}
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if not {"path", "label"} <= set(reader.fieldnames or ()):
+            raise LunggateError(f"labels file {path} needs a header with path and label columns")
+        for k, row in enumerate(reader):
+            where = f"labels file {path} row {k + 2}"
+            if row["label"] not in classes:
+                raise LunggateError(
+                    f"{where}: label {row['label']!r} is not one of the model's classes "
+                    f"({', '.join(classes)})"
+                )
+            image = Path(row["path"] or "")
+            if image.is_absolute():
+                try:
+                    image = image.relative_to(root.resolve())
+                except ValueError:
+                    raise LunggateError(f"{where}: {image} is not inside {root}") from None
+            labels[image.as_posix()] = row["label"]
+    if not labels:
+        raise LunggateError(f"labels file {path} lists no images")
+    return labels
+
+
+def _same_model(done: dict[str, dict], pipeline: Pipeline, out: Path) -> None:
+    """An output folder resumes only the audit of the same classifier."""
+    mine = pipeline.models.classifier.sha256
+    for entry in done.values():
+        theirs = ((entry.get("models") or {}).get("classifier") or {}).get("sha256")
+        if theirs is not None and theirs != mine:
+            raise LunggateError(
+                f"{out} holds an audit of another classifier (sha256 {str(theirs)[:12]}); "
+                "choose a new --out to audit this one"
+            )
 
 
 def _done(jsonl: Path) -> dict[str, dict]:
@@ -51,15 +78,28 @@ def _done(jsonl: Path) -> dict[str, dict]:
     return done
 
 
-def audit(pipeline: Pipeline, root: Path, out: Path, batch_size: int = 8) -> dict:
-    """Analyse every image under ``root``; return the summary written to ``results.json``."""
+def audit(
+    pipeline: Pipeline,
+    root: Path,
+    out: Path,
+    labels: Path | None = None,
+    batch_size: int = 8,
+) -> dict:
+    """Analyse every image under ``root``; return the summary written to ``results.json``.
+
+    ``labels`` (a CSV of path,label) adds the auditor's labels to the rows and the
+    scores against them to the report.
+    """
     if not root.is_dir():
         raise LunggateError(f"audit folder {root} does not exist or is not a folder")
     files = image_files([root])
+    classes = pipeline.models.classes
+    truth = read_labels(labels, root, classes) if labels is not None else {}
     out.mkdir(parents=True, exist_ok=True)
     (out / "overlays").mkdir(exist_ok=True)
     jsonl = out / "results.jsonl"
     done = _done(jsonl)
+    _same_model(done, pipeline, out)
     todo = [f for f in files if str(f.relative_to(root)) not in done]
     with (
         jsonl.open("a") as sink,
@@ -71,8 +111,12 @@ def audit(pipeline: Pipeline, root: Path, out: Path, batch_size: int = 8) -> dic
                 done[entry["path"]] = entry
             sink.flush()
             bar.update(len(todo[start : start + batch_size]))
-    entries = [done[str(f.relative_to(root))] for f in files if str(f.relative_to(root)) in done]
-    return write_reports(entries, out)
+    entries = []
+    for f in files:
+        rel = f.relative_to(root).as_posix()
+        if rel in done:
+            entries.append({**done[rel], "truth": truth.get(rel)} if truth else done[rel])
+    return write_reports(entries, out, classes, pipeline.models.model_dump())
 
 
 def _analyze_chunk(pipeline: Pipeline, root: Path, files: Sequence[Path], out: Path) -> list[dict]:
@@ -95,78 +139,3 @@ def _analyze_chunk(pipeline: Pipeline, root: Path, files: Sequence[Path], out: P
             "overlays": {k: f"overlays/{stem}_{k}.png" for k in pictures},
         }
     return [entries[str(p.relative_to(root))] for p in files]
-
-
-def write_reports(entries: list[dict], out: Path) -> dict:
-    """``results.csv``, ``results.json`` and ``report.html`` from all entries."""
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_row(e) for e in entries)
-    scores = [
-        e["attention"]["in_lung"]
-        for e in entries
-        if e.get("attention") and e["attention"].get("in_lung") is not None
-    ]
-    summary = {
-        "images": len(entries),
-        "status": dict(Counter(e["status"] for e in entries)),
-        "labels": dict(Counter(e["label"] for e in entries if e.get("label"))),
-        "flagged": sum(1 for e in entries if (e.get("attention") or {}).get("flag")),
-        "in_lung_median": sorted(scores)[len(scores) // 2] if scores else None,
-    }
-    (out / "results.json").write_text(
-        json.dumps({"summary": summary, "results": entries}, indent=2) + "\n"
-    )
-    _histogram(scores, entries, out / "in_lung_histogram.png")
-    (out / "report.html").write_text(_html(summary, entries))
-    return summary
-
-
-def _histogram(scores: list[float], entries: list[dict], path: Path) -> None:
-    thresholds = [e["attention"]["threshold"] for e in entries if e.get("attention")]
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist(scores, bins=20, range=(0, 1), color="#3478f6")
-    if thresholds:
-        line = float(np.median(thresholds))
-        ax.axvline(line, color="#d2452b", linestyle="--", label=f"median threshold {line:.2f}")
-        ax.legend()
-    ax.set_xlabel("in-lung attention share")
-    ax.set_ylabel("images")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def _html(summary: dict, entries: list[dict]) -> str:
-    esc = html.escape
-    rows = "".join(
-        f"<tr><td>{esc(str(k))}</td><td>{v}</td></tr>" for k, v in sorted(summary["labels"].items())
-    )
-    status = ", ".join(f"{esc(k)}: {v}" for k, v in sorted(summary["status"].items()))
-
-    def card(e: dict) -> str:
-        pics = "".join(
-            f'<img src="{esc(p)}" alt="{esc(k)}" width="200">'
-            for k, p in (e.get("overlays") or {}).items()
-        )
-        att = e.get("attention") or {}
-        detail = e.get("reason") or (
-            f"{e.get('label')}, in-lung {att.get('in_lung')}"
-            f" (lung area {att.get('lung_area_fraction')})"
-        )
-        return f'<div class="case"><b>{esc(e["path"])}</b><br>{esc(str(detail))}<br>{pics}</div>'
-
-    flagged = "".join(card(e) for e in entries if (e.get("attention") or {}).get("flag"))
-    rejected = "".join(card(e) for e in entries if e["status"] != "ok")
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>lunggate audit</title>
-<style>body{{font-family:system-ui,sans-serif;margin:1.5rem}}.case{{display:inline-block;
-margin:.5rem;vertical-align:top;font-size:.85rem}}td{{padding:0 1rem}}</style></head><body>
-<h1>lunggate audit</h1><p>{summary["images"]} images; {status}; {summary["flagged"]} flagged
-(attention mostly outside the lungs). Research use only, not for diagnosis.</p>
-<h2>Predicted labels</h2><table>{rows}</table>
-<h2>In-lung attention</h2><img src="in_lung_histogram.png" alt="in-lung score histogram">
-<h2>Flagged ({summary["flagged"]})</h2>{flagged or "<p>none</p>"}
-<h2>Rejected or unreadable</h2>{rejected or "<p>none</p>"}
-</body></html>
-"""

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
+from tqdm import tqdm  # noqa: E402
 
 from lunggate.classification.attention import (  # noqa: E402
     DEFAULT_ATTENTION_THRESHOLD,
@@ -133,7 +134,7 @@ def external_records(path: Path) -> list[Record]:
 class Comparison:
     """Both models and the lung finder, loaded once, run on any image set."""
 
-    def __init__(self, config: CompareConfig) -> None:
+    def __init__(self, config: CompareConfig, external: bool = False) -> None:
         self.config = config
         self.finder = LungFinder.load(burn_in=config.burn_in)
         self.models = {k: LungClassifier.load(CLASSIFIER_WEIGHTS[k]) for k in ("masked", "raw")}
@@ -142,6 +143,15 @@ class Comparison:
             for k in CONTROLS
             if CLASSIFIER_WEIGHTS[k].is_file()
         }
+        runs = len(self.everyone) * (2 if external else 1) + external  # external: its masks
+        artifact_runs = 1 + len(config.more_seeds) + len(config.artifacts.kinds)
+        total = 1 + runs + 1 + artifact_runs + config.burn_in.enabled  # masks; randomisation
+        self.bar = tqdm(total=total, desc="compare", unit="stage")
+
+    def stage(self, done: str) -> None:
+        """Count a finished stage on the bar, saying which."""
+        self.bar.set_postfix_str(done)
+        self.bar.update()
 
     @property
     def everyone(self) -> dict[str, LungClassifier]:
@@ -152,21 +162,24 @@ class Comparison:
         """Per model and control: (probs, in-lung scores)."""
         out = {}
         for kind, model in self.everyone.items():
-            explained = model.explain(images, masks)
+            explained = model.explain(images, masks, progress=kind)
             probs = np.stack([e.probabilities for e in explained])
             scores = np.array(
                 [in_lung_score(e.cam, m) for e, m in zip(explained, masks, strict=True)]
             )
             out[kind] = (probs, scores)
+            self.stage(f"{kind} on {len(images)} images")
         return out
 
     def randomisation(self, images: list[np.ndarray], masks: list[np.ndarray]) -> dict:
         """Per compared model, the randomisation test of its Grad-CAM on ``images``
         (``sanity.randomisation_test``)."""
-        return {
+        tests = {
             kind: randomisation_test(model.model, model.prepare(images, masks)[0]).to_dict()
             for kind, model in self.models.items()
         }
+        self.stage("randomisation test")
+        return tests
 
     def burn(
         self, images, masks, kinds: tuple[str, ...], seed: int | None = None
@@ -189,7 +202,9 @@ class Comparison:
         """
         found = finder.find(images)
         cleaned, masks = [f.image for f in found], [f.lungs.mask for f in found]
-        return {kind: model.predict(cleaned, masks) for kind, model in self.models.items()}, found
+        probs = {kind: model.predict(cleaned, masks, kind) for kind, model in self.models.items()}
+        self.stage("a re-run on burned-in images")
+        return probs, found
 
     def flip_rates(
         self, originals, masks, clean: dict, kinds: tuple[str, ...], seed: int | None = None
@@ -269,8 +284,9 @@ def compare(
     (records,) = split_records(data_root, split_file, split)
     originals = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
-    comparison = Comparison(config)
+    comparison = Comparison(config, external=external is not None)
     images, masks = comparison.finder.dataset(records, originals)
+    comparison.stage("lung masks")
     clean = comparison.run(images, masks)
     areas = np.array([m.mean() for m in masks])
     report: dict = {"split": split, "n": len(records)}
@@ -291,6 +307,7 @@ def compare(
     if external is not None:
         ext = external_records(external)
         ext_found = comparison.finder.find([read_gray(r.image) for r in ext])
+        comparison.stage("external lung masks")
         ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
         ext_masks = [f.lungs.mask for f in ext_found]
         ext_run = comparison.run([f.image for f in ext_found], ext_masks)
@@ -300,6 +317,7 @@ def compare(
             r = model_report(ext_labels, probs, scores, ext_areas, config)
             r["drop"] = {m: report[kind][m] - r[m] for m in ("accuracy", "macro_f1")}
             report["external"][kind] = r
+    comparison.bar.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "compare.md").write_text(markdown(report))

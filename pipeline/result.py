@@ -7,6 +7,7 @@ appears in each of them (the API's OpenAPI schema too).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -164,7 +165,7 @@ TABLE_SKIPS = ("models", "timings_ms")
 """Parts of a result that are the same for every row (models) or vary in shape (timings)."""
 
 
-def _columns(model: type[BaseModel], prefix: str = "") -> list[str]:
+def _columns(model: type[BaseModel], classes: Sequence[str], prefix: str = "") -> list[str]:
     out = []
     for name, info in model.model_fields.items():
         if not prefix and name in TABLE_SKIPS:
@@ -172,20 +173,26 @@ def _columns(model: type[BaseModel], prefix: str = "") -> list[str]:
         kinds = getattr(info.annotation, "__args__", (info.annotation,))
         kind = next((t for t in kinds if t is not type(None)), info.annotation)
         if isinstance(kind, type) and issubclass(kind, BaseModel):
-            out += _columns(kind, f"{prefix}{name}.")
+            out += _columns(kind, classes, f"{prefix}{name}.")
         elif name == "probabilities":
-            out += [f"{prefix}{name}.{c}" for c in CLASS_NAMES]
+            out += [f"{prefix}{name}.{c}" for c in classes]
         else:
             out.append(prefix + name)
     return out
 
 
-TABLE_COLUMNS: list[str] = _columns(Result)
-"""A result as one table row: every field, nested names joined by dots."""
+def table_columns(classes: Sequence[str] = CLASS_NAMES) -> list[str]:
+    """A result as one table row: every field, nested names joined by dots, one
+    probability column per class of the model that answered."""
+    return _columns(Result, classes)
 
 
-def table_row(payload: dict[str, Any]) -> dict[str, Any]:
-    """``Result.to_dict()`` (or part of it) flattened onto ``TABLE_COLUMNS``; blanks for
+TABLE_COLUMNS: list[str] = table_columns()
+"""The table columns of lunggate's own models' results."""
+
+
+def table_row(payload: dict[str, Any], columns: Sequence[str] = TABLE_COLUMNS) -> dict[str, Any]:
+    """``Result.to_dict()`` (or part of it) flattened onto ``columns``; blanks for
     what it lacks (a rejected image's attention, an unreadable file's everything)."""
     flat: dict[str, Any] = {}
 
@@ -197,4 +204,4 @@ def table_row(payload: dict[str, Any]) -> dict[str, Any]:
             flat[prefix[:-1]] = value
 
     walk(payload, "")
-    return {c: "" if flat.get(c) is None else flat[c] for c in TABLE_COLUMNS}
+    return {c: "" if flat.get(c) is None else flat[c] for c in columns}

@@ -26,6 +26,7 @@ import numpy as np
 
 from lunggate.core.data import Record, load_images
 from lunggate.core.paths import CACHE_DIR, SEGMENTER_WEIGHTS
+from lunggate.core.progress import chunks
 from lunggate.segmentation.burnin import carve_marks, remove_burn_in, repaint_beyond
 from lunggate.segmentation.config import BurnInConfig
 from lunggate.segmentation.segmenter import LungSegmentation, UNetSegmenter
@@ -169,8 +170,8 @@ class LungFinder:
                 images[i] = rebuild(raw[i], cached.get(FIRST + r.id), burn_in)[0]
             else:
                 missing.append(i)
-        for start in range(0, len(missing), 256):
-            chunk = missing[start : start + 256]
+        for start in chunks(len(missing), 64, "lung masks"):
+            chunk = missing[start : start + 64]
             for i, f in zip(chunk, self.find([raw[i] for i in chunk]), strict=True):
                 images[i], cached[records[i].id] = f.image, f.lungs.mask
                 if f.first is not None:

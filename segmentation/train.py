@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.keras import TqdmCallback
 
 from lunggate.core import modelfile
 from lunggate.core.augment import BurnedInMarks, xray_augmentation
@@ -170,7 +171,11 @@ def train_segmenter(
         burn_in=config.burn_in,
     )
     model.fit(
-        dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[checkpoint], verbose=2
+        dataset,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        callbacks=[checkpoint, TqdmCallback(verbose=1)],
+        verbose=0,
     )
     return {
         "best_val_dice": checkpoint.best,

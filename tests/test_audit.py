@@ -5,8 +5,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import SAMPLES
-from lunggate.pipeline.audit import CSV_COLUMNS, audit
+from lunggate.core import CLASS_NAMES
+from lunggate.core.errors import LunggateError
+from lunggate.pipeline.audit import audit
+from lunggate.pipeline.report import csv_columns
 
 
 def folder_of_studies(tmp_path: Path) -> Path:
@@ -23,7 +28,7 @@ def test_audit_writes_csv_json_and_html(tiny_pipeline, tmp_path):
     summary = audit(tiny_pipeline, root, tmp_path / "report")
     assert summary["images"] == 4 and summary["status"] == {"ok": 3, "error": 1}
     rows = list(csv.DictReader((tmp_path / "report" / "results.csv").open()))
-    assert list(rows[0].keys()) == CSV_COLUMNS
+    assert list(rows[0].keys()) == csv_columns(CLASS_NAMES, labelled=False)
     broken = next(r for r in rows if r["path"] == "broken.png")
     assert broken["status"] == "error" and "not a PNG" in broken["reason"]
     assert {r["burn_in.segmented_twice"] for r in rows if r["status"] == "ok"} <= {"True", "False"}
@@ -63,3 +68,64 @@ def test_interrupted_audit_resumes_without_redoing(tiny_pipeline, tmp_path):
     assert summary["images"] == 4
     assert sum(calls) <= 2  # only the unfinished images were analysed again
     assert len(json.loads((out / "results.json").read_text())["results"]) == 4
+
+
+def write_labels(root: Path, rows: list[tuple[str, str]]) -> Path:
+    path = root.parent / "labels.csv"
+    path.write_text("path,label\n" + "".join(f"{p},{label}\n" for p, label in rows))
+    return path
+
+
+def test_audit_with_labels_reports_a_confusion_matrix(tiny_pipeline, tmp_path):
+    root = folder_of_studies(tmp_path)
+    names = sorted(p.name for p in (root / "ward_a").iterdir())
+    truth = [(f"ward_a/{n}", n.split("__")[0]) for n in names]
+    truth.append(("broken.png", "Normal"))
+    summary = audit(tiny_pipeline, root, tmp_path / "report", write_labels(root, truth))
+    scored = summary["against_labels"]
+    assert scored["labelled"] == 4 and scored["answered"] == 3 and scored["not_answered"] == 1
+    matrix = scored["confusion_matrix"]
+    assert matrix["classes"] == list(CLASS_NAMES)
+    assert sum(map(sum, matrix["rows_true"])) == 3
+    # Rows are the auditor's labels: each labelled class's row holds its images.
+    for _, label in truth[:3]:
+        assert sum(matrix["rows_true"][CLASS_NAMES.index(label)]) >= 1
+    hits = sum(matrix["rows_true"][i][i] for i in range(len(CLASS_NAMES)))
+    assert scored["accuracy"] == pytest.approx(hits / 3)
+    rows = list(csv.DictReader((tmp_path / "report" / "results.csv").open()))
+    assert rows[0]["truth"] and list(rows[0])[:2] == ["path", "truth"]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert 'id="confusion"' in html and "misclassified" in html
+    assert summary["by_true_class"][truth[0][1]]["n"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("path,label\nward_a/x.png,Cancer\n", "'Cancer' is not one of the model's classes"),
+        ("file,diagnosis\nx.png,COVID\n", "needs a header with path and label"),
+        ("path,label\n", "lists no images"),
+        ("path,label\n/elsewhere/x.png,COVID\n", "is not inside"),
+    ],
+)
+def test_bad_labels_files_are_named(tiny_pipeline, tmp_path, content, message):
+    root = folder_of_studies(tmp_path)
+    labels = tmp_path / "labels.csv"
+    labels.write_text(content)
+    with pytest.raises(LunggateError, match=message):
+        audit(tiny_pipeline, root, tmp_path / "report", labels)
+    assert not (tmp_path / "report" / "results.jsonl").exists()
+
+
+def test_an_audit_folder_of_another_model_is_not_mixed_in(tiny_pipeline, tmp_path):
+    root = folder_of_studies(tmp_path)
+    out = tmp_path / "report"
+    audit(tiny_pipeline, root, out)
+    jsonl = out / "results.jsonl"
+    entries = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    for e in entries:
+        if "models" in e:
+            e["models"]["classifier"]["sha256"] = "f" * 64
+    jsonl.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    with pytest.raises(LunggateError, match="holds an audit of another classifier"):
+        audit(tiny_pipeline, root, out)

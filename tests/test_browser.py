@@ -111,3 +111,90 @@ def test_viewer_shows_a_readable_error_for_a_non_image(browser, server_url, tmp_
     upload(browser, server_url, bogus)
     WebDriverWait(browser, 30).until(lambda d: d.find_element(By.ID, "error").text)
     assert "not a PNG, JPEG or DICOM" in browser.find_element(By.ID, "error").text
+
+
+def synthetic_audit(n: int, out: Path) -> list[dict]:
+    """``n`` audit entries as the pipeline writes them, with labels; no pictures."""
+    import numpy as np
+
+    from lunggate.core import CLASS_NAMES
+    from lunggate.pipeline.report import write_reports
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for k in range(n):
+        if k % 97 == 0:
+            entries.append({"path": f"bad/{k}.png", "status": "error", "reason": "not a PNG"})
+            continue
+        probs = rng.dirichlet(np.ones(4))
+        score = float(rng.uniform(0.05, 0.9))
+        entries.append(
+            {
+                "path": f"ward_{k % 7}/study_{k:05d}.png",
+                "status": "ok",
+                "label": CLASS_NAMES[int(probs.argmax())],
+                "probabilities": dict(zip(CLASS_NAMES, probs.round(4).tolist(), strict=True)),
+                "attention": {
+                    "in_lung": round(score, 4),
+                    "lung_area_fraction": 0.25,
+                    "lift": round(score / 0.25, 3),
+                    "ceiling": 0.7,
+                    "flag": "outside_lungs" if score < 0.25 else None,
+                    "threshold": 0.25,
+                },
+                "truth": CLASS_NAMES[k % 4],
+            }
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    write_reports(entries, out, CLASS_NAMES)
+    return entries
+
+
+def test_the_audit_report_opens_fast_at_10000_images_and_sorts_and_filters(browser, tmp_path):
+    import cv2
+    import numpy as np
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    entries = synthetic_audit(10_000, tmp_path / "audit")
+    start = time.perf_counter()
+    browser.get((tmp_path / "audit" / "report.html").as_uri())
+    shown = browser.find_element(By.ID, "shown")
+    opened = time.perf_counter() - start
+    assert shown.text == "10000 of 10000 images"
+    assert opened < 5, f"the report took {opened:.1f} s to open"
+    assert browser.find_element(By.ID, "page").text == "page 1 of 200"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")) == 50
+    assert browser.find_elements(By.CSS_SELECTOR, "#confusion tr")  # labels were given
+
+    def first_cell(column: int) -> str:
+        return browser.find_element(
+            By.CSS_SELECTOR, f"#results tbody tr:first-child td:nth-child({column})"
+        ).text
+
+    in_lung = [e["attention"]["in_lung"] for e in entries if "attention" in e]
+    header = browser.find_element(By.XPATH, "//th[text()='in-lung']")
+    header.click()
+    assert float(first_cell(5)) == min(in_lung)
+    header.click()
+    assert float(first_cell(5)) == max(in_lung)
+
+    flagged = sum(1 for e in entries if (e.get("attention") or {}).get("flag"))
+    Select(browser.find_element(By.ID, "outcome")).select_by_visible_text("flagged")
+    assert shown.text == f"{flagged} of 10000 images"
+    assert float(first_cell(5)) <= 0.25  # still sorted, highest first, among the flagged
+    Select(browser.find_element(By.ID, "outcome")).select_by_visible_text("misclassified")
+    missed = sum(1 for e in entries if e.get("label") and e["label"] != e["truth"])
+    assert shown.text == f"{missed} of 10000 images"
+    Select(browser.find_element(By.ID, "outcome")).select_by_visible_text("any outcome")
+    browser.find_element(By.ID, "search").send_keys("study_0004")
+    assert shown.text == "10 of 10000 images"
+    browser.find_element(By.ID, "search").clear()
+    browser.find_element(By.ID, "search").send_keys("x")  # no path has an x: an empty page
+    assert shown.text == "0 of 10000 images"
+
+    browser.set_window_size(1300, 1800)
+    shot = cv2.imdecode(np.frombuffer(browser.get_screenshot_as_png(), np.uint8), cv2.IMREAD_COLOR)
+    assert shot is not None and shot.shape[1] >= 1000
+    assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 50  # text, tables and figures drawn
+    cv2.imwrite(str(tmp_path / "report.png"), shot)
