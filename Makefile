@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -49,7 +49,7 @@ reports: $(STAMP)
 	done; done
 	$(BIN)/lunggate compare --split test --data-root $(DATA_ROOT) --out reports/compare
 	$(BIN)/lunggate compare --split val --data-root $(DATA_ROOT) --out reports/compare_val --bootstrap 200
-	$(BIN)/lunggate lab bench --soak
+	$(BIN)/lunggate lab bench --soak --audit 400
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

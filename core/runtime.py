@@ -51,12 +51,14 @@ class TensorFlowForward:
 
 class LiteRTForward:
     """A LiteRT interpreter of a converted model; calls are serialized (it is not
-    thread-safe), and XNNPACK spreads each call over the machine's cores."""
+    thread-safe), and XNNPACK spreads each call over the machine's cores, or over
+    ``LUNGGATE_THREADS`` of them (set by the Ray engine: one per CPU an actor holds)."""
 
     runtime = "litert"
 
     def __init__(self, flatbuffer: bytes, output_names: list[str]) -> None:
-        self._interpreter = Interpreter(model_content=flatbuffer, num_threads=os.cpu_count())
+        threads = int(os.environ.get("LUNGGATE_THREADS") or 0) or os.cpu_count()
+        self._interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
         self._runner = self._interpreter.get_signature_runner()
         (self._input,) = self._runner.get_input_details()
         missing = set(output_names) - set(self._runner.get_output_details())

@@ -20,7 +20,7 @@ from lunggate.lab import add_lab
 from lunggate.stderr import without_native_noise
 
 if TYPE_CHECKING:  # loaded by the handlers, so --help stays instant
-    from lunggate.pipeline.analyze import Pipeline
+    from lunggate.pipeline.analyze import Pipeline, PipelineConfig
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
@@ -30,28 +30,23 @@ def cmd_segment(args: argparse.Namespace) -> None:
         print(line)
 
 
-def _pipeline(args: argparse.Namespace) -> Pipeline:
+def _config(args: argparse.Namespace) -> PipelineConfig:
     """The shipped pipeline with the user's threshold and overlay-removal choice, and
     the user's own classifier in place of lunggate's when ``--model`` names one."""
-    from lunggate.pipeline.analyze import Pipeline, PipelineConfig
+    from lunggate.pipeline.analyze import PipelineConfig
 
-    config = PipelineConfig(
-        attention_threshold=args.threshold, burn_in=options.burn_in_config(args)
+    return PipelineConfig(
+        attention_threshold=args.threshold,
+        burn_in=options.burn_in_config(args),
+        user_model=getattr(args, "model", None),
+        user_model_config=getattr(args, "model_config", None),
     )
-    if getattr(args, "model", None) is None:
-        return Pipeline.load(config)
-    from lunggate.classification.user_model import UserClassifier
-    from lunggate.segmentation.finder import LungFinder
 
-    if args.model_config is None:
-        raise LunggateError(
-            "--model needs --model-config: a TOML file with the model's class_names "
-            "(and, when its input layer does not say, input_size, channels; see the README)"
-        )
-    classifier = UserClassifier.load(args.model, args.model_config)
-    return Pipeline(
-        LungFinder.load(config.segmenter_weights, config.burn_in), classifier, args.threshold
-    )
+
+def _pipeline(args: argparse.Namespace) -> Pipeline:
+    from lunggate.pipeline.analyze import Pipeline
+
+    return Pipeline.load(_config(args))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -67,11 +62,22 @@ def cmd_audit(args: argparse.Namespace) -> None:
     from lunggate.core.data import image_files
     from lunggate.pipeline.audit import audit
 
-    image_files([args.folder])  # a missing or empty folder fails before the models load
+    # A missing or empty source fails before the models load.
+    if args.source.is_dir():
+        image_files([args.source])
+    elif not args.source.is_file():
+        raise LunggateError(f"audit source {args.source} does not exist")
     if args.labels is not None and not args.labels.is_file():
         raise LunggateError(f"labels file {args.labels} does not exist")
-    summary = audit(_pipeline(args), args.folder, args.out, args.labels)
-    keys = ("images", "status", "flagged", "in_lung_median", "lift_median")
+    if args.engine == "local" and (args.address is not None or args.workers is not None):
+        raise LunggateError("--address and --workers are for --engine ray")
+    engine = None
+    if args.engine == "ray":
+        from lunggate.pipeline.ray_engine import RayEngine
+
+        engine = RayEngine(_config(args), args.address, args.workers)
+    summary = audit(_pipeline(args), args.source, args.out, args.labels, engine)
+    keys = ("images", "analysed_now", "status", "flagged", "in_lung_median", "lift_median")
     brief = {k: summary[k] for k in keys}
     scored = summary.get("against_labels") or {}
     brief.update({k: scored[k] for k in ("accuracy", "macro_f1") if k in scored})
@@ -128,7 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "audit", help="analyse a folder tree; write results.csv/json and report.html"
     )
-    p.add_argument("folder", type=Path, help="folder of X-rays (searched recursively)")
+    p.add_argument(
+        "source",
+        type=Path,
+        help="folder of X-rays (searched recursively), or a CSV manifest of path[,label]",
+    )
     p.add_argument("--out", type=Path, required=True, help="report folder (resumes if it exists)")
     p.add_argument(
         "--labels",
@@ -148,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="TOML of --model's class_names and preprocessing (see the README)",
     )
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: a Ray Data actor pool (pip install 'lunggate[ray]')",
+    )
+    p.add_argument("--address", default=None, help="Ray cluster to join (default: start one)")
+    p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     options.threshold(p)
     options.burn_in(p)
     p.set_defaults(func=cmd_audit)

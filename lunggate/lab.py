@@ -124,7 +124,7 @@ def cmd_eval_gate(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from lunggate.pipeline.bench import run_bench
 
-    report = run_bench(args.out, args.repeats, args.backbones)
+    report = run_bench(args.out, args.repeats, args.backbones, args.audit, args.batch)
     if args.soak:
         from lunggate.api.soak import soak
 
@@ -197,6 +197,7 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("bench", help="inference latency and throughput on this machine")
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "bench.json")
     p.add_argument("--repeats", type=int, default=50, help="single-image calls to time")
+    p.add_argument("--batch", type=int, default=64, help="images per batched call to time")
     p.add_argument(
         "--backbones",
         action="store_true",
@@ -206,5 +207,12 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
         "--soak",
         action="store_true",
         help="also serve on loopback under 16 clients for 2,880 requests: memory and latency",
+    )
+    p.add_argument(
+        "--audit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time `audit` on N images with each engine (local, ray)",
     )
     p.set_defaults(func=cmd_bench)

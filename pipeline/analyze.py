@@ -26,7 +26,9 @@ from lunggate.classification.attention import (
 )
 from lunggate.classification.classifier import LungClassifier
 from lunggate.classification.interface import Classifier
+from lunggate.classification.user_model import UserClassifier
 from lunggate.core import __version__, modelfile
+from lunggate.core.errors import LunggateError
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from lunggate.pipeline.result import (
     OUTSIDE_LUNGS,
@@ -51,6 +53,10 @@ class PipelineConfig:
     attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD
     """A fixed in-lung share, or ``None`` for chance level (the image's lung area fraction)."""
     burn_in: BurnInConfig = BurnInConfig()
+    user_model: Path | None = None
+    """A user's Keras classifier to audit in place of ``classifier_weights``."""
+    user_model_config: Path | None = None
+    """Its class names and preprocessing (``UserModelConfig``), required with it."""
 
 
 class Pipeline:
@@ -92,12 +98,25 @@ class Pipeline:
     def load(cls, config: PipelineConfig = PipelineConfig()) -> Pipeline:
         """Both models, after checking both files: a damaged second file is reported
         before the first is compiled for this CPU, not after."""
-        for path in (config.segmenter_weights, config.classifier_weights):
-            modelfile.read_meta(path)
-            modelfile.load(path)
+        if config.user_model is not None:
+            if config.user_model_config is None:
+                raise LunggateError(
+                    "--model needs --model-config: a TOML file with the model's class_names "
+                    "(and, when its input layer does not say, input_size, channels; see the "
+                    "README)"
+                )
+            classifier: Classifier = UserClassifier.load(
+                config.user_model, config.user_model_config
+            )
+            modelfile.read_meta(config.segmenter_weights)
+        else:
+            for path in (config.segmenter_weights, config.classifier_weights):
+                modelfile.read_meta(path)
+                modelfile.load(path)
+            classifier = LungClassifier.load(config.classifier_weights)
         return cls(
             LungFinder.load(config.segmenter_weights, config.burn_in),
-            LungClassifier.load(config.classifier_weights),
+            classifier,
             config.attention_threshold,
         )
 

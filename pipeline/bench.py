@@ -10,6 +10,8 @@ import json
 import os
 import platform
 import resource
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,7 +21,8 @@ import numpy as np
 from lunggate.classification.classifier import LungClassifier
 from lunggate.core.data import image_files, read_gray
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
-from lunggate.pipeline.analyze import Pipeline
+from lunggate.pipeline.analyze import Pipeline, PipelineConfig
+from lunggate.pipeline.engines import Engine, LocalEngine
 from lunggate.pipeline.imageio import decode
 from lunggate.segmentation.segmenter import UNetSegmenter
 
@@ -87,7 +90,9 @@ def backbone_throughput(input_size: int = 160, batch: int = 16, steps: int = 4) 
     return results
 
 
-def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> dict:
+def pipeline_stages(
+    pipeline: Pipeline, uploads: list[bytes], repeats: int, batch: int = 64
+) -> dict:
     """End to end from file bytes (decode, segment, classify, Grad-CAM, score) and per stage."""
     images = [decode(u).pixels for u in uploads]
     segmenter = pipeline.finder.segmenter
@@ -101,13 +106,14 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
         return classifier.explain(*zip(*chunk, strict=True))
 
     stages = {
-        "decode": time_stage(lambda chunk: [decode(u) for u in chunk], uploads, repeats),
-        "classification": time_stage(classify, pairs, repeats),
-        "classification_gradcam": time_stage(explain, pairs, repeats),
+        "decode": time_stage(lambda chunk: [decode(u) for u in chunk], uploads, repeats, batch),
+        "classification": time_stage(classify, pairs, repeats, batch),
+        "classification_gradcam": time_stage(explain, pairs, repeats, batch),
         "end_to_end": time_stage(
             lambda chunk: pipeline.analyze_batch([decode(u).pixels for u in chunk]),
             uploads,
             repeats,
+            batch,
         ),
     }
     for stage in ("classification", "classification_gradcam"):
@@ -118,12 +124,16 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
     on_tensorflow = LungClassifier(classifier.model, classifier.config, classifier.answer)
     stages["tensorflow"] = {
         "classification_gradcam": time_stage(
-            lambda chunk: on_tensorflow.explain(*zip(*chunk, strict=True)), pairs, repeats
+            lambda chunk: on_tensorflow.explain(*zip(*chunk, strict=True)),
+            pairs,
+            repeats,
+            batch,
         ),
         "segmentation": time_stage(
             UNetSegmenter(segmenter.model, segmenter.config).segment,
             images,
             repeats,
+            batch,
         ),
     }
     stages["end_to_end"]["peak_rss_mb"] = round(
@@ -137,7 +147,63 @@ def pipeline_stages(pipeline: Pipeline, uploads: list[bytes], repeats: int) -> d
     return stages
 
 
-def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
+class _Clocked:
+    """An engine whose batches are timed as they arrive."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.name, self.writes_parquet = engine.name, engine.writes_parquet
+        self.arrivals: list[tuple[float, int]] = []
+
+    def run(self, items, out):
+        for entries in self.engine.run(items, out):
+            self.arrivals.append((time.perf_counter(), len(entries)))
+            yield entries
+
+
+def audit_throughput(images: int) -> dict:
+    """Images per second of ``lunggate audit`` on ``images`` copies of the samples, for
+    each engine: over the whole run (start-up included: Ray, and the pipeline loaded by
+    every actor) and steady (from the first batch back to the last)."""
+    from lunggate.pipeline.audit import audit
+    from lunggate.pipeline.ray_engine import RayEngine
+
+    files = image_files([SAMPLES_DIR])
+    report = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "films"
+        folder.mkdir()
+        for k in range(images):
+            shutil.copy(files[k % len(files)], folder / f"{k:06d}_{files[k % len(files)].name}")
+        pipeline = Pipeline.load()
+        engines = {"local": LocalEngine(pipeline), "ray": RayEngine(PipelineConfig())}
+        for name, engine in engines.items():
+            clocked = _Clocked(engine)
+            start = time.perf_counter()
+            audit(pipeline, folder, Path(tmp) / name, engine=clocked)
+            wall = time.perf_counter() - start
+            (first, n_first), (last, _) = clocked.arrivals[0], clocked.arrivals[-1]
+            report[name] = {
+                "images": images,
+                "img_per_s": round(images / wall, 2),
+                "steady_img_per_s": round((images - n_first) / max(last - first, 1e-9), 2),
+                "start_up_s": round(first - start, 1),
+            }
+        report["ray"]["workers"] = os.cpu_count()
+    report["includes"] = (
+        "reading, decoding, the whole pipeline, overlays and results written; the Ray "
+        "engine's start-up includes starting Ray on this machine"
+    )
+    return report
+
+
+def run_bench(
+    out: Path,
+    repeats: int = 50,
+    backbones: bool = False,
+    audit_images: int = 0,
+    batch: int = 64,
+) -> dict:
     """Time the shipped models on the bundled sample X-rays and update ``out``.
 
     Entries other runs wrote (the server soak of ``lunggate lab bench --soak``) are kept.
@@ -152,16 +218,19 @@ def run_bench(out: Path, repeats: int = 50, backbones: bool = False) -> dict:
         "python": platform.python_version(),
     }
     report["segmentation"] = {
-        **time_stage(segmenter.segment, images, repeats),
+        **time_stage(segmenter.segment, images, repeats, batch),
         "runtime": segmenter.runtime,
         "input_size": segmenter.config.input_size,
         "includes": "resize, U-Net forward, upsampling, threshold, two largest components, "
         "fill holes",
     }
     if CLASSIFIER_WEIGHTS["masked"].is_file():
-        report.update(pipeline_stages(Pipeline.load(), [p.read_bytes() for p in files], repeats))
+        uploads = [p.read_bytes() for p in files]
+        report.update(pipeline_stages(Pipeline.load(), uploads, repeats, batch))
     if backbones:
         report["backbones"] = backbone_throughput()
+    if audit_images:
+        report["audit"] = audit_throughput(audit_images)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report

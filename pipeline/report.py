@@ -101,17 +101,26 @@ def summarize(entries: list[dict], classes: Sequence[str], model: dict | None) -
 
 
 def write_reports(
-    entries: list[dict], out: Path, classes: Sequence[str], model: dict | None = None
+    entries: list[dict],
+    out: Path,
+    classes: Sequence[str],
+    model: dict | None = None,
+    parquet: bool = False,
 ) -> dict:
     """``results.csv``, ``results.json``, the figures and ``report.html`` from all
-    entries; returns the summary. ``model`` names what answered (``Models`` as a dict)."""
+    entries (and ``results.parquet``, the CSV's table, when ``parquet``); returns the
+    summary. ``model`` names what answered (``Models`` as a dict)."""
     labelled = any(e.get("truth") for e in entries)
     columns = csv_columns(classes, labelled)
+    rows = [
+        {"path": e["path"], **table_row(e, columns[1:]), **_truth(e, labelled)} for e in entries
+    ]
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, columns)
         writer.writeheader()
-        for e in entries:
-            writer.writerow({"path": e["path"], **table_row(e, columns[1:]), **_truth(e, labelled)})
+        writer.writerows(rows)
+    if parquet:
+        _parquet(rows, columns, out / "results.parquet")
     summary = summarize(entries, classes, model)
     (out / "results.json").write_text(
         json.dumps({"summary": summary, "results": entries}, indent=2) + "\n"
@@ -120,6 +129,15 @@ def write_reports(
     _by_class_plot(entries, classes, labelled, out / "attention_by_class.png")
     (out / "report.html").write_text(page(summary, entries, classes))
     return summary
+
+
+def _parquet(rows: list[dict], columns: list[str], path: Path) -> None:
+    """The CSV's table as Parquet, blanks as nulls (pyarrow comes with ``lunggate[ray]``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    nulls = [{c: None if r[c] == "" else r[c] for c in columns} for r in rows]
+    pq.write_table(pa.Table.from_pylist(nulls), path)
 
 
 def _truth(entry: dict, labelled: bool) -> dict:

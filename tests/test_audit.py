@@ -103,7 +103,7 @@ def test_audit_with_labels_reports_a_confusion_matrix(tiny_pipeline, tmp_path):
     ("content", "message"),
     [
         ("path,label\nward_a/x.png,Cancer\n", "'Cancer' is not one of the model's classes"),
-        ("file,diagnosis\nx.png,COVID\n", "needs a header with path and label"),
+        ("file,diagnosis\nx.png,COVID\n", "needs a header with label and path"),
         ("path,label\n", "lists no images"),
         ("path,label\n/elsewhere/x.png,COVID\n", "is not inside"),
     ],
@@ -129,3 +129,47 @@ def test_an_audit_folder_of_another_model_is_not_mixed_in(tiny_pipeline, tmp_pat
     jsonl.write_text("".join(json.dumps(e) + "\n" for e in entries))
     with pytest.raises(LunggateError, match="holds an audit of another classifier"):
         audit(tiny_pipeline, root, out)
+
+
+def test_a_manifest_is_audited_and_its_bad_rows_become_rows(tiny_pipeline, tmp_path):
+    studies = folder_of_studies(tmp_path)
+    good = sorted((studies / "ward_a").iterdir())
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "path,label\n"
+        + "".join(f"studies/ward_a/{p.name},{p.name.split('__')[0]}\n" for p in good)
+        + "studies/broken.png,Normal\nstudies/gone.png,\n"
+    )
+    summary = audit(tiny_pipeline, manifest, tmp_path / "report")
+    assert summary["images"] == 5 and summary["status"] == {"ok": 3, "error": 2}
+    assert summary["against_labels"]["labelled"] == 4
+    rows = {r["path"]: r for r in csv.DictReader((tmp_path / "report" / "results.csv").open())}
+    assert "does not exist" in rows["studies/gone.png"]["reason"]
+    assert rows["studies/gone.png"]["truth"] == ""
+    with pytest.raises(LunggateError, match="carries its own labels"):
+        audit(tiny_pipeline, manifest, tmp_path / "r2", tmp_path / "labels.csv")
+
+
+def test_an_image_the_pipeline_fails_on_is_a_row_not_a_failed_audit(tiny_pipeline, tmp_path):
+    import numpy as np
+
+    from lunggate.pipeline.imageio import decode
+
+    root = folder_of_studies(tmp_path)
+    poison = decode(sorted((root / "ward_a").iterdir())[0].read_bytes()).pixels
+    original = tiny_pipeline.analyze_batch
+
+    def fragile(images):
+        if any(np.array_equal(img, poison) for img in images):
+            raise RuntimeError("codec bug")
+        return original(images)
+
+    tiny_pipeline.analyze_batch = fragile
+    try:
+        summary = audit(tiny_pipeline, root, tmp_path / "report")
+    finally:
+        del tiny_pipeline.analyze_batch
+    assert summary["status"] == {"ok": 2, "error": 2}  # the broken file and the poisoned one
+    data = json.loads((tmp_path / "report" / "results.json").read_text())
+    failed = [r for r in data["results"] if "analysis failed" in (r.get("reason") or "")]
+    assert len(failed) == 1 and "RuntimeError: codec bug" in failed[0]["reason"]

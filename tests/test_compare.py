@@ -167,10 +167,14 @@ def test_compare_end_to_end_writes_every_part(
             bootstrap=10,
             burn_in=BurnInConfig(enabled=removal),
             more_seeds=(ArtifactConfig().seed, 5),
+            randomisation_images=2,
         ),
     )
     assert report["n"] == len(records) == report["external"]["n"]
     assert report["controls"] == ["lungs_hidden"]
+    for kind in ("masked", "raw"):  # the explanations' sanity check, one row per step
+        test = report["randomisation"][kind]
+        assert test["images"] == 2 and test["steps"][-1]["randomised"] == "all the rest"
     for part in (report, report["external"]):
         lo, hi = part["lungs_hidden"]["ci95"]["macro_f1"]
         assert lo <= part["lungs_hidden"]["macro_f1"] <= hi

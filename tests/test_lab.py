@@ -47,12 +47,13 @@ def test_eval_cls_reports_what_the_per_image_table_holds(tiny_split, tmp_path, c
 def test_bench_times_every_stage_and_keeps_other_entries(tmp_path, capsys):
     out = tmp_path / "bench.json"
     out.write_text(json.dumps({"soak": {"requests": 1}}))
-    assert main(["lab", "bench", "--repeats", "2", "--out", str(out)]) == 0
+    assert main(["lab", "bench", "--repeats", "2", "--batch", "4", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["soak"] == {"requests": 1}  # a soak written before is kept
     for stage in ("segmentation", "decode", "classification", "end_to_end"):
         entry = report[stage]
         assert entry["repeats"] == 2 and entry["p50_ms"] > 0 and entry["batched_img_per_s"] > 0
+        assert entry["batch_size"] == 4
     assert report["end_to_end"]["runtime"] == "litert"
     assert report["tensorflow"]["classification_gradcam"]["p50_ms"] > 0
 

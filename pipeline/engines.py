@@ -1,0 +1,98 @@
+"""How an audit's images get analysed: the local engine, and the steps every engine
+shares (decoding an item, analysing decoded images into result entries).
+
+An engine takes the items still to do and yields entries (a result as a dict, or an
+unreadable or failed image's status and reason) as they are done; the audit writes
+them down, so whatever engine ran, a rerun resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from lunggate.core.errors import LunggateError
+from lunggate.core.overlays import write_png
+from lunggate.pipeline.analyze import Pipeline
+from lunggate.pipeline.imageio import decode
+from lunggate.pipeline.render import overlays
+from lunggate.pipeline.sources import Item
+
+
+class Engine(Protocol):
+    name: str
+    writes_parquet: bool
+
+    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[dict]]:
+        """Entries for ``items``, a batch at a time, in any order."""
+        ...
+
+
+def failed(key: str, reason: str) -> dict:
+    return {"path": key, "status": "error", "reason": reason}
+
+
+def decode_item(item: Item) -> tuple[np.ndarray | None, str | None]:
+    """The image's grey pixels, or why it cannot be read."""
+    try:
+        return decode(item.file.read_bytes()).pixels, None
+    except FileNotFoundError:
+        return None, f"{item.file} does not exist"
+    except (LunggateError, OSError) as exc:
+        return None, str(exc)
+
+
+def analyze_decoded(
+    pipeline: Pipeline, decoded: Sequence[tuple[str, np.ndarray]], out: Path
+) -> list[dict]:
+    """Entries for decoded images (key, pixels), with their overlays written to
+    ``out/overlays``. A batch that fails is retried image by image, so one image the
+    pipeline cannot handle becomes a row with the reason, not a failed audit."""
+    if not decoded:
+        return []
+    try:
+        results = pipeline.analyze_batch([pixels for _, pixels in decoded])
+    except Exception as exc:  # noqa: BLE001 - isolated below, image by image
+        if len(decoded) == 1:
+            return [failed(decoded[0][0], f"analysis failed: {type(exc).__name__}: {exc}")]
+        return [e for one in decoded for e in analyze_decoded(pipeline, [one], out)]
+    entries = []
+    for (key, image), result in zip(decoded, results, strict=True):
+        stem = key.replace("/", "__").rsplit(".", 1)[0]
+        pictures = overlays(image, result)
+        for kind, picture in pictures.items():
+            write_png(out / "overlays" / f"{stem}_{kind}.png", picture)
+        entries.append(
+            {
+                "path": key,
+                **result.to_dict(),
+                "overlays": {k: f"overlays/{stem}_{k}.png" for k in pictures},
+            }
+        )
+    return entries
+
+
+class LocalEngine:
+    """One pipeline in this process, a batch of images at a time."""
+
+    name = "local"
+    writes_parquet = False
+
+    def __init__(self, pipeline: Pipeline, batch_size: int = 8) -> None:
+        self.pipeline = pipeline
+        self.batch_size = batch_size
+
+    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[dict]]:
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start : start + self.batch_size]
+            decoded, entries = [], []
+            for item in chunk:
+                pixels, reason = decode_item(item)
+                if reason is None:
+                    decoded.append((item.key, pixels))
+                else:
+                    entries.append(failed(item.key, reason))
+            yield entries + analyze_decoded(self.pipeline, decoded, out)
