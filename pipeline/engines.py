@@ -14,12 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
-from lunggate.core.errors import LunggateError
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
-from lunggate.pipeline.imageio import decode
 from lunggate.pipeline.render import overlays
-from lunggate.pipeline.sources import Item
+from lunggate.pipeline.sources import Item, decode_item
 
 
 class Engine(Protocol):
@@ -33,16 +31,6 @@ class Engine(Protocol):
 
 def failed(key: str, reason: str) -> dict:
     return {"path": key, "status": "error", "reason": reason}
-
-
-def decode_item(item: Item) -> tuple[np.ndarray | None, str | None]:
-    """The image's grey pixels, or why it cannot be read."""
-    try:
-        return decode(item.file.read_bytes()).pixels, None
-    except FileNotFoundError:
-        return None, f"{item.file} does not exist"
-    except (LunggateError, OSError) as exc:
-        return None, str(exc)
 
 
 def analyze_decoded(

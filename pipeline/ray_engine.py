@@ -6,8 +6,9 @@ entries stream back to the audit, which writes them down as they come, so a reru
 resumes; Ray restarts an actor that dies and retries its batch, and an output batch
 reaches the audit once, so nothing is lost or counted twice.
 
-Decoding tasks reserve no CPU (about a millisecond an image): each actor holds one CPU
-and runs its networks on one thread, so ``workers`` actors use ``workers`` cores.
+Decoding tasks reserve no CPU (about a millisecond an image; as many at a time as
+there are actors): each actor holds one CPU and runs its networks on one thread, so
+``workers`` actors use ``workers`` cores.
 Files are read and overlays written by the workers: on a cluster both the source and
 the output folder must be on storage every node sees.
 """
@@ -25,8 +26,8 @@ import numpy as np
 
 from lunggate.core.errors import LunggateError
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
-from lunggate.pipeline.engines import analyze_decoded, decode_item, failed
-from lunggate.pipeline.sources import Item
+from lunggate.pipeline.engines import analyze_decoded, failed
+from lunggate.pipeline.sources import Item, decode_batch
 
 
 def _ray():
@@ -37,24 +38,6 @@ def _ray():
             "--engine ray needs Ray: pip install 'lunggate[ray]' (make test installs it)"
         ) from None
     return ray
-
-
-def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A Ray task's work: read and decode each file; pixels travel as bytes and shape."""
-    pixels, heights, widths, reasons = [], [], [], []
-    for key, file in zip(batch["key"], batch["file"], strict=True):
-        image, reason = decode_item(Item(str(key), Path(str(file))))
-        pixels.append(b"" if image is None else image.tobytes())
-        heights.append(0 if image is None else image.shape[0])
-        widths.append(0 if image is None else image.shape[1])
-        reasons.append(reason or "")
-    return {
-        "key": batch["key"],
-        "pixels": np.array(pixels, dtype=object),
-        "height": np.array(heights),
-        "width": np.array(widths),
-        "reason": np.array(reasons, dtype=object),
-    }
 
 
 class Analyst:
@@ -139,7 +122,14 @@ class RayEngine:
         rows = [{"key": i.key, "file": str(i.file.resolve())} for i in items]
         blocks = min(max(workers, len(rows) // self.batch_size), 2000)  # every actor gets work
         dataset = ray.data.from_items(rows, override_num_blocks=blocks)
-        dataset = dataset.map_batches(decode_batch, batch_size=self.batch_size, num_cpus=0)
+        # Decoding reserves no CPU, so the pool can hold them all; a pool of as many
+        # decoding tasks as actors keeps Ray from starting a process per waiting block.
+        dataset = dataset.map_batches(
+            decode_batch,
+            batch_size=self.batch_size,
+            num_cpus=0,
+            compute=ray.data.TaskPoolStrategy(size=workers),
+        )
         dataset = dataset.map_batches(
             Analyst,
             fn_constructor_args=(self.config, str(out)),

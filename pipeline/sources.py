@@ -1,7 +1,9 @@
-"""What an audit reads: a folder tree of X-rays, or a CSV manifest of paths (and labels).
+"""What an audit reads: a folder tree of X-rays, or a CSV manifest of paths (and labels),
+and each item read and decoded.
 
 Each image is named by its key: its path relative to the folder, or its path as the
 manifest writes it. Keys are what results, resumption and labels are matched on.
+Nothing here imports TensorFlow, so the Ray engine's decoding tasks start light.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from lunggate.core.data import image_files
 from lunggate.core.errors import LunggateError
+from lunggate.pipeline.imageio import decode
 
 
 @dataclass(frozen=True)
@@ -93,3 +98,32 @@ def read_source(source: Path, classes: Sequence[str], labels: Path | None = None
     if len({i.key for i in items}) != len(items):
         raise LunggateError(f"manifest {source} lists an image twice")
     return Source(tuple(items), truth)
+
+
+def decode_item(item: Item) -> tuple[np.ndarray | None, str | None]:
+    """The image's grey pixels, or why it cannot be read."""
+    try:
+        return decode(item.file.read_bytes()).pixels, None
+    except FileNotFoundError:
+        return None, f"{item.file} does not exist"
+    except (LunggateError, OSError) as exc:
+        return None, str(exc)
+
+
+def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The Ray engine's decoding task: read and decode each file of a batch of ``key``
+    and ``file`` columns; pixels travel as bytes with their shape, or a reason."""
+    pixels, heights, widths, reasons = [], [], [], []
+    for key, file in zip(batch["key"], batch["file"], strict=True):
+        image, reason = decode_item(Item(str(key), Path(str(file))))
+        pixels.append(b"" if image is None else image.tobytes())
+        heights.append(0 if image is None else image.shape[0])
+        widths.append(0 if image is None else image.shape[1])
+        reasons.append(reason or "")
+    return {
+        "key": batch["key"],
+        "pixels": np.array(pixels, dtype=object),
+        "height": np.array(heights),
+        "width": np.array(widths),
+        "reason": np.array(reasons, dtype=object),
+    }

@@ -156,3 +156,11 @@ def test_native_noise_is_dropped_and_everything_else_kept(capfd):
         os.write(2, b"a warning that matters\n")
         os.write(2, b"\rbar 50%\rbar 100%")  # a progress bar: no newline
     assert capfd.readouterr().err == "a warning that matters\n\rbar 50%\rbar 100%"
+
+
+def test_audit_names_a_missing_source_and_ray_only_flags(tmp_path: Path, capsys):
+    out = str(tmp_path / "out")
+    assert main(["audit", str(tmp_path / "nowhere.csv"), "--out", out]) == 2
+    assert "audit source" in capsys.readouterr().err
+    assert main(["audit", str(SAMPLES), "--out", out, "--workers", "2"]) == 2
+    assert "--address and --workers are for --engine ray" in capsys.readouterr().err
