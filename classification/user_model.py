@@ -22,6 +22,7 @@ from lunggate.classification.calibration import softmax
 from lunggate.classification.gating import Box, to_image
 from lunggate.classification.gradcam import GradCAM
 from lunggate.classification.interface import Explained
+from lunggate.core import modelfile
 from lunggate.core.backend import keras
 from lunggate.core.errors import LunggateError, ModelFileError
 from lunggate.core.recipes import load_recipe
@@ -79,12 +80,14 @@ def read_keras_model(path: Path):
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a model file, or of a SavedModel folder's files in name order."""
+    """SHA-256 of a model file (``modelfile.sha256``), or of a SavedModel folder's files
+    and their names, in name order."""
+    if path.is_file():
+        return modelfile.sha256(path)
     digest = hashlib.sha256()
-    for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if part.is_file():
-            digest.update(str(part.relative_to(path)).encode() if path.is_dir() else b"")
-            digest.update(part.read_bytes())
+    for part in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(part.relative_to(path)).encode())
+        digest.update(part.read_bytes())
     return digest.hexdigest()
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
 
 from tqdm import tqdm
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def chunks(total: int, size: int, desc: str | None = None) -> Iterator[int]:
@@ -17,3 +21,10 @@ def chunks(total: int, size: int, desc: str | None = None) -> Iterator[int]:
         for start in range(0, total, size):
             yield start
             bar.update(min(size, total - start))
+
+
+def mapped(
+    run: Callable[[Sequence[T]], list[R]], items: Sequence[T], size: int, desc: str
+) -> list[R]:
+    """``run`` over ``size``-item chunks of ``items``, its answers joined, with a bar."""
+    return [r for s in chunks(len(items), size, desc) for r in run(items[s : s + size])]

@@ -98,22 +98,20 @@ class Pipeline:
     def load(cls, config: PipelineConfig = PipelineConfig()) -> Pipeline:
         """Both models, after checking both files: a damaged second file is reported
         before the first is compiled for this CPU, not after."""
-        if config.user_model is not None:
-            if config.user_model_config is None:
-                raise LunggateError(
-                    "--model needs --model-config: a TOML file with the model's class_names "
-                    "(and, when its input layer does not say, input_size, channels; see the "
-                    "README)"
-                )
-            classifier: Classifier = UserClassifier.load(
-                config.user_model, config.user_model_config
+        if config.user_model is not None and config.user_model_config is None:
+            raise LunggateError(
+                "--model needs --model-config: a TOML file with the model's class_names "
+                "(and, when its input layer does not say, input_size, channels; see the README)"
             )
-            modelfile.read_meta(config.segmenter_weights)
-        else:
-            for path in (config.segmenter_weights, config.classifier_weights):
-                modelfile.read_meta(path)
-                modelfile.load(path)
-            classifier = LungClassifier.load(config.classifier_weights)
+        ours = config.user_model is None
+        for path in (config.segmenter_weights, *([config.classifier_weights] if ours else [])):
+            modelfile.read_meta(path)
+            modelfile.load(path)
+        classifier: Classifier = (
+            LungClassifier.load(config.classifier_weights)
+            if ours
+            else UserClassifier.load(config.user_model, config.user_model_config)
+        )
         return cls(
             LungFinder.load(config.segmenter_weights, config.burn_in),
             classifier,
@@ -145,11 +143,11 @@ class Pipeline:
         start = time.perf_counter()
         explained = self.classifier.explain(cleaned, masks)
         cls_ms = (time.perf_counter() - start) * 1000 / len(accepted)
+        names = self.classifier.class_names
         for k, e in zip(accepted, explained, strict=True):
             r = results[k]
             score = in_lung_score(e.cam, r.mask)
             threshold = flag_threshold(self.attention_threshold, r.lung.area_fraction)
-            names = self.classifier.class_names
             r.label = names[e.class_index]
             r.probabilities = {
                 c: round(float(p), 6) for c, p in zip(names, e.probabilities, strict=True)

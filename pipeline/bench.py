@@ -176,7 +176,11 @@ def audit_throughput(images: int) -> dict:
         for k in range(images):
             shutil.copy(files[k % len(files)], folder / f"{k:06d}_{files[k % len(files)].name}")
         pipeline = Pipeline.load()
-        engines = {"local": LocalEngine(pipeline), "ray": RayEngine(PipelineConfig())}
+        workers = os.cpu_count() or 1
+        engines = {
+            "local": LocalEngine(pipeline),
+            "ray": RayEngine(PipelineConfig(), workers=workers),
+        }
         for name, engine in engines.items():
             clocked = _Clocked(engine)
             start = time.perf_counter()
@@ -189,7 +193,7 @@ def audit_throughput(images: int) -> dict:
                 "steady_img_per_s": round((images - n_first) / max(last - first, 1e-9), 2),
                 "start_up_s": round(first - start, 1),
             }
-        report["ray"]["workers"] = os.cpu_count()
+        report["ray"]["workers"] = workers
     report["includes"] = (
         "reading, decoding, the whole pipeline, overlays and results written; the Ray "
         "engine's start-up includes starting Ray on this machine"

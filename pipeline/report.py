@@ -40,20 +40,25 @@ def _attention(entry: dict) -> dict:
     return entry.get("attention") or {}
 
 
+def _scores(entries: list[dict], key: str = "in_lung") -> list[float]:
+    """The entries' attention figure ``key`` (in-lung score or lift), where they have one."""
+    return [a[key] for a in map(_attention, entries) if a.get(key) is not None]
+
+
+def _attention_stats(entries: list[dict]) -> dict:
+    """Count, in-lung score and lift medians, and flagged count of some entries."""
+    scores, lifts = _scores(entries), _scores(entries, "lift")
+    return {
+        "n": len(entries),
+        "in_lung_median": float(np.median(scores)) if scores else None,
+        "lift_median": float(np.median(lifts)) if lifts else None,
+        "flagged": sum(1 for a in map(_attention, entries) if a.get("flag")),
+    }
+
+
 def _by_class(entries: list[dict], key: str, classes: Sequence[str]) -> dict:
-    """In-lung score and lift, median and count, of the entries per value of ``key``."""
-    out = {}
-    for c in classes:
-        rows = [_attention(e) for e in entries if e.get(key) == c]
-        scores = [a["in_lung"] for a in rows if a.get("in_lung") is not None]
-        lifts = [a["lift"] for a in rows if a.get("lift") is not None]
-        out[c] = {
-            "n": len(rows),
-            "in_lung_median": float(np.median(scores)) if scores else None,
-            "lift_median": float(np.median(lifts)) if lifts else None,
-            "flagged": sum(1 for a in rows if a.get("flag")),
-        }
-    return out
+    """``_attention_stats`` of the entries per value of ``key`` (a predicted or true class)."""
+    return {c: _attention_stats([e for e in entries if e.get(key) == c]) for c in classes}
 
 
 def labelled_metrics(entries: list[dict], classes: Sequence[str]) -> dict | None:
@@ -81,16 +86,13 @@ def labelled_metrics(entries: list[dict], classes: Sequence[str]) -> dict | None
 
 
 def summarize(entries: list[dict], classes: Sequence[str], model: dict | None) -> dict:
-    scores = [_attention(e)["in_lung"] for e in entries if _attention(e).get("in_lung") is not None]
-    lifts = [_attention(e)["lift"] for e in entries if _attention(e).get("lift") is not None]
+    overall = _attention_stats(entries)
     summary = {
         "images": len(entries),
         "model": model,
         "status": dict(Counter(e["status"] for e in entries)),
         "labels": dict(Counter(e["label"] for e in entries if e.get("label"))),
-        "flagged": sum(1 for e in entries if _attention(e).get("flag")),
-        "in_lung_median": float(np.median(scores)) if scores else None,
-        "lift_median": float(np.median(lifts)) if lifts else None,
+        **{k: overall[k] for k in ("flagged", "in_lung_median", "lift_median")},
         "by_predicted_class": _by_class(entries, "label", classes),
     }
     metrics = labelled_metrics(entries, classes)
@@ -145,8 +147,8 @@ def _truth(entry: dict, labelled: bool) -> dict:
 
 
 def _histogram(entries: list[dict], path: Path) -> None:
-    scores = [_attention(e)["in_lung"] for e in entries if _attention(e).get("in_lung") is not None]
-    thresholds = [_attention(e)["threshold"] for e in entries if _attention(e)]
+    scores = _scores(entries)
+    thresholds = _scores(entries, "threshold")
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.hist(scores, bins=20, range=(0, 1), color="#3478f6")
     if thresholds:
@@ -165,14 +167,7 @@ def _by_class_plot(entries: list[dict], classes: Sequence[str], labelled: bool, 
     keys = [("label", "predicted class"), *([("truth", "true class")] if labelled else [])]
     fig, axes = plt.subplots(1, len(keys), figsize=(6.5 * len(keys), 3.4), squeeze=False)
     for ax, (key, title) in zip(axes[0], keys, strict=True):
-        data = [
-            [
-                _attention(e)["in_lung"]
-                for e in entries
-                if e.get(key) == c and _attention(e).get("in_lung") is not None
-            ]
-            for c in classes
-        ]
+        data = [_scores([e for e in entries if e.get(key) == c]) for c in classes]
         ax.boxplot([d or [np.nan] for d in data], showfliers=True)
         ax.set_xticks(
             range(1, len(classes) + 1),

@@ -13,7 +13,7 @@ from lunggate.core.data import load_images, read_mask
 from lunggate.core.figures import save_grid
 from lunggate.core.overlays import GREEN, RED, draw_outline, to_rgb
 from lunggate.core.paths import SPLIT_FILE
-from lunggate.core.progress import chunks
+from lunggate.core.progress import mapped
 from lunggate.core.splits import split_records
 from lunggate.segmentation.metrics import dice, iou
 from lunggate.segmentation.segmenter import UNetSegmenter
@@ -48,9 +48,7 @@ def evaluate_segmenter(
     (records,) = split_records(data_root, split_file, split)
     images = list(load_images([r.image for r in records]))
     truths = [read_mask(r.mask) for r in records]
-    found = [
-        f for s in chunks(len(images), 64, "segment") for f in segmenter.segment(images[s : s + 64])
-    ]
+    found = mapped(segmenter.segment, images, 64, "segment")
     dices = [dice(f.mask, t) for f, t in zip(found, truths, strict=True)]
     ious = [iou(f.mask, t) for f, t in zip(found, truths, strict=True)]
     labels = [r.label for r in records]

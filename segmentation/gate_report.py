@@ -20,7 +20,7 @@ import numpy as np
 
 from lunggate.core.data import load_images
 from lunggate.core.paths import SPLIT_FILE
-from lunggate.core.progress import chunks
+from lunggate.core.progress import mapped
 from lunggate.core.splits import split_records
 from lunggate.segmentation.finder import LungFinder
 
@@ -57,7 +57,7 @@ def synthetic_non_xrays(count: int, seed: int = 0) -> dict[str, list[np.ndarray]
 
 def refusals(finder: LungFinder, images: Sequence[np.ndarray]) -> list[str | None]:
     """The pipeline's reason to refuse each image (None: accepted)."""
-    found = [f for s in chunks(len(images), 64, "gate") for f in finder.find(images[s : s + 64])]
+    found = mapped(finder.find, images, 64, "gate")
     return [None if f.lungs.quality.ok else f.lungs.quality.reason for f in found]
 
 
