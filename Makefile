@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_ROOT ?= ../shared/data/cxr4
+EXTERNAL ?= ../shared/data/cxr-ext/manifest.csv
 
 .PHONY: demo test lint venv clean browser reports models
 
@@ -36,7 +37,6 @@ test: $(STAMP) browser
 # (about half an hour each on 2 cores).
 models: $(STAMP)
 	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_masked.toml --data-root $(DATA_ROOT)
-	$(BIN)/lunggate lab calibrate --mask-variants -4 -2 0 2 4 --data-root $(DATA_ROOT)
 	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_raw.toml --data-root $(DATA_ROOT)
 	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_lungs_hidden.toml --data-root $(DATA_ROOT)
 
@@ -49,6 +49,8 @@ reports: $(STAMP)
 	done; done
 	$(BIN)/lunggate compare --split test --data-root $(DATA_ROOT) --out reports/compare
 	$(BIN)/lunggate compare --split val --data-root $(DATA_ROOT) --out reports/compare_val --bootstrap 200
+	$(BIN)/lunggate compare --external $(EXTERNAL) --data-root $(DATA_ROOT) --out reports
+	$(BIN)/lunggate lab eval-familiarity --external $(EXTERNAL) --data-root $(DATA_ROOT)
 	$(BIN)/lunggate lab bench --soak --audit 400
 
 lint: $(STAMP)

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from lunggate.core import CLASS_NAMES, __version__
 from lunggate.core.errors import LunggateError
 from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
-from lunggate.pipeline.imageio import ImageInputError, decode
+from lunggate.pipeline.imageio import DecodedImage, ImageInputError, decode
 from lunggate.pipeline.render import overlays, png_bytes
 from lunggate.pipeline.result import Result
 
@@ -60,8 +61,9 @@ class ApiConfig:
     max_batch: int = 16
     api_key: str | None = None
     request_budget_s: float = 60.0
-    """Work one request may take, waiting for its turn included; a batch answers the
-    items left when it runs out with ``time_budget_exceeded``."""
+    """Time one request may wait for its turn to be analysed (a batch is analysed in one
+    turn, as one pipeline batch): a request that has not started when it runs out is
+    answered with ``time_budget_exceeded``."""
     concurrent_analyses: int = os.cpu_count() or 2
     """Analyses at once: more only share the same cores and hold more images in memory."""
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
@@ -125,26 +127,45 @@ class Budget:
             self.turns.release()
 
 
-def _analyze_upload(
-    pipeline: Pipeline, data: bytes, with_overlays: bool, budget: Budget, guided: bool = False
-) -> PredictResponse:
-    """Decode, analyse and shape one upload; raises ``ApiError`` for bad input.
+def _analyze_uploads(
+    pipeline: Pipeline,
+    uploads: Sequence[bytes],
+    with_overlays: bool,
+    budget: Budget,
+    guided: bool = False,
+) -> list[PredictResponse | ApiError]:
+    """Decode, analyse (in one batch, in one turn) and shape each upload; a bad one
+    becomes its ``ApiError`` in its place, and the others are still answered.
 
     ``guided`` adds the Guided Grad-CAM overlay (and so the overlays)."""
     with budget.turn():
-        try:
-            decoded = decode(data)
-        except ImageInputError as exc:
-            raise ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)) from exc
-        result: Result = pipeline.analyze(decoded.pixels, guided)
+        decoded: list[DecodedImage | ApiError] = []
+        for data in uploads:
+            try:
+                decoded.append(decode(data))
+            except ImageInputError as exc:
+                decoded.append(ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)))
+        good = [d for d in decoded if isinstance(d, DecodedImage)]
+        results = iter(pipeline.analyze_batch([d.pixels for d in good], guided) if good else [])
+    return [
+        d if isinstance(d, ApiError) else _response(d, next(results), with_overlays or guided)
+        for d in decoded
+    ]
+
+
+def _response(
+    decoded: DecodedImage, result: Result, with_overlays: bool
+) -> PredictResponse | ApiError:
+    """One analysed upload as the API answers it: the result, the image's facts and the
+    overlays when asked; a rejected image as its error."""
     if result.status != "ok":
         plausibility = result.lung.plausibility
         code = "not_a_chest_xray" if plausibility and not plausibility.ok else "no_lungs"
-        raise ApiError(422, code, result.reason or "no plausible lungs found")
+        return ApiError(422, code, result.reason or "no plausible lungs found")
     payload = result.to_dict()
     h, w = decoded.pixels.shape
     payload["image"] = {"width": w, "height": h, "format": decoded.format, **decoded.info}
-    if with_overlays or guided:
+    if with_overlays:
         pictures = overlays(decoded.pixels, result)
         payload["overlays"] = {
             k: base64.b64encode(png_bytes(v)).decode() for k, v in pictures.items()
@@ -237,7 +258,10 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
     ):
         budget = Budget(config.request_budget_s, turns)
         data = file.file.read()
-        return _analyze_upload(request.app.state.pipeline, data, overlays, budget, guided)
+        (answer,) = _analyze_uploads(request.app.state.pipeline, [data], overlays, budget, guided)
+        if isinstance(answer, ApiError):
+            raise answer
+        return answer
 
     @app.post(
         "/v1/predict/batch",
@@ -254,18 +278,17 @@ def create_app(config: ApiConfig | None = None, pipeline: Pipeline | None = None
     ) -> BatchResponse:
         if len(files) > config.max_batch:
             raise ApiError(422, "batch_too_large", f"at most {config.max_batch} files per batch")
-        items = []
         budget = Budget(config.request_budget_s, turns)
-        for upload in files:
+        uploads = [upload.file.read() for upload in files]
+        answers = _analyze_uploads(request.app.state.pipeline, uploads, overlays, budget, guided)
+        items = []
+        for upload, answer in zip(files, answers, strict=True):
             name = upload.filename or "upload"
-            try:
-                data = upload.file.read()
-                result = _analyze_upload(request.app.state.pipeline, data, overlays, budget, guided)
-                items.append(BatchItem(filename=name, result=result))
-            except ApiError as exc:
-                items.append(
-                    BatchItem(filename=name, error=ErrorBody(code=exc.code, message=exc.message))
-                )
+            if isinstance(answer, ApiError):
+                error = ErrorBody(code=answer.code, message=answer.message)
+                items.append(BatchItem(filename=name, error=error))
+            else:
+                items.append(BatchItem(filename=name, result=answer))
         return BatchResponse(items=items)
 
     return app

@@ -22,6 +22,9 @@ class Explained:
     cam: np.ndarray
     box: Box
     """Where the classifier's input was cropped from."""
+    pooled: np.ndarray | None = None
+    """The pooled features the head read, from the same pass (None where a user's
+    model does not expose them)."""
 
 
 class Classifier(Protocol):
@@ -40,6 +43,12 @@ class Classifier(Protocol):
 
     @property
     def temperature(self) -> float: ...
+
+    @property
+    def familiarity_threshold(self) -> float | None:
+        """Energy score below which a film is unlike the training data (None: no
+        threshold was fitted, and results carry no familiarity)."""
+        ...
 
     @property
     def masked(self) -> bool:

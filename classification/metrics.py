@@ -15,9 +15,16 @@ def classification_metrics(
 ) -> dict:
     """Accuracy, macro-F1, per-class precision/recall/specificity/F1/support, confusion
     matrix (rows true, columns predicted) and one-vs-rest ROC-AUC (of the classes
-    present and absent in ``labels``: an empty dict when none is)."""
+    present and absent in ``labels``: an empty dict when none is).
+
+    The macro-F1 averages over the classes present in ``labels`` (named in
+    ``macro_f1_classes``): a class with no film has an F1 of 0 whatever the model
+    does, and averaging it in would only say the set lacks it. Predictions of an
+    absent class still count, as errors, in the present classes' precision and recall.
+    """
     pred = probs.argmax(-1)
     k = len(class_names)
+    present_labels = sorted(set(int(v) for v in labels))
     cm = confusion_matrix(labels, pred, labels=range(k))
     per_class = {}
     for i, name in enumerate(class_names):
@@ -40,9 +47,8 @@ def classification_metrics(
     auc = {class_names[i]: float(roc_auc_score(onehot[:, i], probs[:, i])) for i in present}
     return {
         "accuracy": float((pred == labels).mean()),
-        "macro_f1": float(
-            f1_score(labels, pred, average="macro", labels=range(k), zero_division=0)
-        ),
+        "macro_f1": macro_f1(labels, pred),
+        "macro_f1_classes": [class_names[i] for i in present_labels],
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "roc_auc": {
@@ -53,6 +59,12 @@ def classification_metrics(
         if present
         else {},
     }
+
+
+def macro_f1(labels: np.ndarray, pred: np.ndarray) -> float:
+    """Macro-F1 over the classes present in ``labels`` (see ``classification_metrics``)."""
+    present = sorted(set(int(v) for v in labels))
+    return float(f1_score(labels, pred, average="macro", labels=present, zero_division=0))
 
 
 def roc_curves(

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def plot_history(history: list[dict], path: Path, title: str) -> None:
     """Loss and validation accuracy / macro-F1 per epoch."""
     epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    left, right = fig.subplots(1, 2)
     left.plot(epochs, [h["loss"] for h in history], label="train loss")
     left.plot(epochs, [h["val_loss"] for h in history], label="val loss")
     left.set_xlabel("epoch")
@@ -26,11 +24,11 @@ def plot_history(history: list[dict], path: Path, title: str) -> None:
     fig.suptitle(f"Training: {title}")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    fig = Figure(figsize=(5.5, 4.8))
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
     ax.set_yticks(range(len(classes)), classes)
@@ -43,14 +41,14 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path, title: st
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_roc(
     curves: dict[str, tuple[np.ndarray, np.ndarray, float]], path: Path, title: str
 ) -> None:
     """One ROC curve per class: ``{name: (fpr, tpr, auc)}``."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    fig = Figure(figsize=(5.5, 4.8))
+    ax = fig.subplots()
     for name, (fpr, tpr, auc) in curves.items():
         ax.plot(fpr, tpr, label=f"{name} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
@@ -60,4 +58,3 @@ def plot_roc(
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -103,6 +103,7 @@ class UserClassifier:
 
     runtime = "tensorflow"
     temperature = 1.0
+    familiarity_threshold = None  # nothing is known of the films it learned from
 
     def __init__(
         self,

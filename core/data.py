@@ -33,6 +33,9 @@ class Record:
     label: str
     image: Path
     mask: Path | None
+    source: str = ""
+    """Where the film came from, when the dataset says (a manifest's ``source`` column):
+    external sets are scored per source."""
 
 
 def _class_dir(root: Path, label: str) -> Path | None:
@@ -42,21 +45,28 @@ def _class_dir(root: Path, label: str) -> Path | None:
     return None
 
 
-def scan_dataset(root: str | Path, require_masks: bool = True) -> list[Record]:
+def scan_dataset(
+    root: str | Path, require_masks: bool = True, all_classes: bool = True
+) -> list[Record]:
     """List every image under ``root``, sorted by id.
 
     Raises:
-        DatasetError: the root is missing, a class folder has no images, or (with
-            ``require_masks``) an image has no mask.
+        DatasetError: the root is missing, (with ``all_classes``) a class has no images,
+            or (with ``require_masks``) an image has no mask.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data root {root} does not exist; pass --data-root DIR")
     manifest = root / "manifest.csv"
-    records = _from_manifest(root, manifest) if manifest.is_file() else _from_folders(root)
-    for label in CLASS_NAMES:
+    if manifest.is_file():
+        records = _from_manifest(root, manifest)
+    else:
+        records = _from_folders(root, all_classes)
+    for label in CLASS_NAMES if all_classes else ():
         if not any(r.label == label for r in records):
             raise DatasetError(f"class {label} has no images under {root}")
+    if not records:
+        raise DatasetError(f"no images under {root}")
     if require_masks:
         for r in records:
             if r.mask is None or not r.mask.is_file():
@@ -81,14 +91,16 @@ def _from_manifest(root: Path, manifest: Path) -> list[Record]:
             if not image.is_file():
                 raise DatasetError(f"{manifest} lists {image}, which does not exist")
             mask = root / row["mask"] if row.get("mask") else None
-            records.append(Record(row["id"], row["class"], image, mask))
+            records.append(Record(row["id"], row["class"], image, mask, row.get("source") or ""))
     return records
 
 
-def _from_folders(root: Path) -> list[Record]:
+def _from_folders(root: Path, all_classes: bool = True) -> list[Record]:
     records = []
     for label in CLASS_NAMES:
         class_dir = _class_dir(root, label)
+        if class_dir is None and not all_classes:
+            continue
         if class_dir is None:
             raise DatasetError(f"class folder {root / label} is missing")
         images = sorted(

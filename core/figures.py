@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
 def save_grid(
@@ -17,7 +14,8 @@ def save_grid(
 ) -> None:
     """RGB pictures with captions in a grid of ``cols`` columns, saved as PNG."""
     rows = max(1, -(-len(panels) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.3 * rows))
+    fig = Figure(figsize=(3 * cols, 3.3 * rows))
+    axes = fig.subplots(rows, cols)
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, (picture, caption) in zip(np.ravel(axes), panels, strict=False):
@@ -26,4 +24,3 @@ def save_grid(
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -13,6 +13,8 @@ RECIPES_DIR = REPO_ROOT / "recipes"
 CACHE_DIR = REPO_ROOT / ".cache"
 """Derived files (U-Net masks of the corpus, compiled models): safe to delete."""
 DEFAULT_DATA_ROOT = REPO_ROOT.parent / "shared" / "data" / "cxr4"
+DEFAULT_EXTERNAL = REPO_ROOT.parent / "shared" / "data" / "cxr-ext" / "manifest.csv"
+"""Films from other sources, for choosing between recipes and for reporting only."""
 SEGMENTER_WEIGHTS = MODELS_DIR / "unet_mobilenetv2_128.npz"
 SEGMENTER_RECIPE = RECIPES_DIR / "segmenter.toml"
 CLASSIFIER_RECIPES = {

@@ -86,12 +86,28 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    if args.external is not None:
+        from lunggate.pipeline.external import ExternalConfig, evaluate_external, set_name
+
+        if not args.external.exists():
+            raise LunggateError(f"external set {args.external} does not exist")
+        out = args.out or REPORTS_DIR
+        config = ExternalConfig(bootstrap=args.bootstrap)
+        report = evaluate_external(args.external, out, args.data_root, args.split_file, config)
+        brief = {
+            kind: {k: round(m["pooled"][k], 3) for k in ("accuracy", "macro_f1")}
+            for kind, m in report["models"].items()
+        }
+        print(json.dumps({"n": report["n"], **brief}))
+        print(f"report: {out / f'external_{set_name(args.external)}.md'}")
+        return
     from lunggate.pipeline.compare import CompareConfig, compare
 
+    out = args.out or REPORTS_DIR / "compare"
     config = CompareConfig(bootstrap=args.bootstrap)
-    report = compare(args.data_root, args.split, args.out, args.external, args.split_file, config)
+    report = compare(args.data_root, args.split, out, args.split_file, config)
     print(json.dumps({k: report[k] for k in ("split", "n", "artifacts")}))
-    print(f"report: {args.out / 'compare.md'}")
+    print(f"report: {out / 'compare.md'}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -177,10 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--external",
         type=Path,
         default=None,
-        help="external set: a folder in the dataset layout or a CSV of path,label",
+        help="score the models on this set instead of the split's artifact comparison: a "
+        "folder in the dataset layout or a CSV of path,label[,source] (a dataset "
+        "manifest's image,class,source also works); writes external_<name>.{json,md}",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap rounds for the CIs")
-    p.add_argument("--out", type=Path, default=REPORTS_DIR / "compare")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"report folder (default {REPORTS_DIR / 'compare'}; with --external {REPORTS_DIR})",
+    )
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("serve", help="start the REST API and web viewer")

@@ -12,10 +12,12 @@ import json
 from pathlib import Path
 
 from lunggate import options
+from lunggate.core.errors import LunggateError
 from lunggate.core.paths import (
     CLASSIFIER_RECIPES,
     CLASSIFIER_WEIGHTS,
     DEFAULT_DATA_ROOT,
+    DEFAULT_EXTERNAL,
     REPO_ROOT,
     REPORTS_DIR,
     SEGMENTER_RECIPE,
@@ -83,17 +85,6 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def cmd_calibrate(args: argparse.Namespace) -> None:
-    from lunggate.classification.train import calibrate
-    from lunggate.segmentation.finder import LungFinder
-
-    weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
-    result = calibrate(
-        weights, tuple(args.mask_variants), LungFinder.load(), args.data_root, args.split_file
-    )
-    print(json.dumps(result))
-
-
 def cmd_eval_cls(args: argparse.Namespace) -> None:
     from lunggate.classification.classifier import LungClassifier
     from lunggate.classification.evaluate import evaluate_classifier
@@ -119,6 +110,17 @@ def cmd_eval_gate(args: argparse.Namespace) -> None:
 
     report = evaluate_gate(LungFinder.load(args.weights), args.data_root, args.out, args.split_file)
     print(json.dumps({s: r["wrongly_rejected_share"] for s, r in report["real_xrays"].items()}))
+
+
+def cmd_eval_familiarity(args: argparse.Namespace) -> None:
+    from lunggate.pipeline.familiarity_report import evaluate_familiarity
+
+    if not args.external.exists():
+        raise LunggateError(f"external set {args.external} does not exist")
+    weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
+    report = evaluate_familiarity(args.data_root, args.external, args.out, args.split_file, weights)
+    keys = ("threshold", "auroc_test_vs_external")
+    print(json.dumps({k: report[k] for k in keys}))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -164,20 +166,6 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="weights file (default data/models/)")
     p.set_defaults(func=cmd_train_cls)
 
-    p = cmds.add_parser("calibrate", help="set a masked model's mask variants and temperature")
-    options.data_root(p)
-    options.weights(p, None)
-    p.add_argument(
-        "--mask-variants",
-        type=int,
-        nargs="+",
-        required=True,
-        metavar="PX",
-        help="answer with the mean over the lung mask grown by each of these pixels "
-        "(negative shrinks; 0 must be one)",
-    )
-    p.set_defaults(func=cmd_calibrate)
-
     p = cmds.add_parser("eval-cls", help="metrics, calibration and in-lung attention on a split")
     options.data_root(p)
     p.add_argument("--input", choices=sorted(CLASSIFIER_WEIGHTS), default="masked")
@@ -187,6 +175,22 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
     options.burn_in(p)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
+
+    p = cmds.add_parser(
+        "eval-familiarity",
+        help="the familiarity score on the splits and an external set: ROC-AUC, flagged "
+        "shares, risk-coverage",
+    )
+    options.data_root(p)
+    options.weights(p, None)
+    p.add_argument(
+        "--external",
+        type=Path,
+        default=DEFAULT_EXTERNAL,
+        help=f"films from other sources, a folder or CSV (default {DEFAULT_EXTERNAL})",
+    )
+    p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
+    p.set_defaults(func=cmd_eval_familiarity)
 
     p = cmds.add_parser("eval-gate", help="X-rays the plausibility gate refuses, fakes it catches")
     options.data_root(p)

@@ -25,6 +25,7 @@ from lunggate.classification.attention import (
     resolution_ceiling,
 )
 from lunggate.classification.classifier import LungClassifier
+from lunggate.classification.familiarity import energy
 from lunggate.classification.interface import Classifier
 from lunggate.classification.user_model import UserClassifier
 from lunggate.core import __version__, modelfile
@@ -34,6 +35,7 @@ from lunggate.pipeline.result import (
     OUTSIDE_LUNGS,
     Attention,
     BurnIn,
+    Familiarity,
     Lung,
     ModelInfo,
     Models,
@@ -162,6 +164,7 @@ class Pipeline:
                 flag=OUTSIDE_LUNGS if is_flagged(score, threshold) else None,
                 threshold=round(threshold, 4),
             )
+            r.familiarity = self._familiarity(e.logits)
             r.timings_ms["classification_gradcam"] = round(cls_ms, 2)
         if guided:
             start = time.perf_counter()
@@ -171,6 +174,17 @@ class Pipeline:
                 results[k].attach(guided=guided_map)
                 results[k].timings_ms["guided_gradcam"] = round(guided_ms, 2)
         return results
+
+    def _familiarity(self, logits: np.ndarray) -> Familiarity | None:
+        """How close the film is to the training films (``classification.familiarity``),
+        where the classifier has a threshold for it."""
+        threshold = self.classifier.familiarity_threshold
+        if threshold is None:
+            return None
+        score = float(energy(logits[None], self.classifier.temperature)[0])
+        return Familiarity(
+            score=round(score, 4), threshold=round(threshold, 4), unfamiliar=score < threshold
+        )
 
     def _found(self, seen: Found) -> Result:
         """The result as far as the lung finder's answer goes: rejected, or waiting for

@@ -147,6 +147,41 @@ def pipeline_stages(
     return stages
 
 
+def seed_baseline(uploads: list[bytes], repeats: int, batch: int = 64) -> dict:
+    """The bare classifier a user compares lunggate against (the seeds' pipeline 004):
+    MobileNetV2 at 224 px with random weights, from file bytes to the Grad-CAM of its
+    answer on its last feature map, no segmentation. Run on TensorFlow, compiled once
+    per batch shape (``tf.function``), so it is the fastest form of that pipeline."""
+    import cv2
+
+    from lunggate.core.backend import keras, tf
+
+    model = keras.applications.MobileNetV2(input_shape=(224, 224, 3), weights=None, classes=4)
+    features = keras.Model(model.input, [model.get_layer("out_relu").output, model.output])
+
+    @tf.function(reduce_retracing=True)
+    def explain(x):
+        with tf.GradientTape() as tape:
+            maps, probs = features(x, training=False)
+            top = tf.reduce_max(probs, axis=-1)
+        grads = tape.gradient(top, maps)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        return probs, tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))
+
+    def run(chunk):
+        grey = [
+            cv2.resize(decode(u).pixels, (224, 224), interpolation=cv2.INTER_AREA) for u in chunk
+        ]
+        x = np.repeat(np.stack(grey)[..., None], 3, axis=-1).astype(np.float32) / 127.5 - 1.0
+        return explain(tf.constant(x))
+
+    return {
+        **time_stage(run, uploads, repeats, batch),
+        "runtime": "tensorflow",
+        "includes": "PNG decode, resize to 224, MobileNetV2 forward, Grad-CAM on out_relu",
+    }
+
+
 class _Clocked:
     """An engine whose batches are timed as they arrive."""
 
@@ -231,6 +266,13 @@ def run_bench(
     if CLASSIFIER_WEIGHTS["masked"].is_file():
         uploads = [p.read_bytes() for p in files]
         report.update(pipeline_stages(Pipeline.load(), uploads, repeats, batch))
+        seed = seed_baseline(uploads, repeats, batch)
+        ours = report["end_to_end"]
+        seed["lunggate_throughput_ratio"] = round(
+            ours["batched_img_per_s"] / seed["batched_img_per_s"], 3
+        )
+        seed["lunggate_p50_ratio"] = round(ours["p50_ms"] / seed["p50_ms"], 3)
+        report["seed_004_baseline"] = seed
     if backbones:
         report["backbones"] = backbone_throughput()
     if audit_images:

@@ -4,7 +4,8 @@ For the masked and the raw model: accuracy, macro-F1, per-class sensitivity and
 ROC-AUC with 95 % bootstrap intervals; the in-lung attention distribution; and the
 counterfactual artifact test (artifacts burned in outside the lungs; the share of
 predictions that change class and the mean absolute change of the probability of the
-originally predicted class). Optionally the same on an external folder.
+originally predicted class). ``lunggate compare --external`` scores the
+same models on films from other sources instead (``pipeline.external``).
 
 Beside them, the lungs-hidden control (``CONTROLS``, when its weights are there): the
 same recipe trained on the gate's complement, seeing only what lies outside the lungs.
@@ -13,38 +14,33 @@ What it scores is how much of the label the data leaks outside the lungs.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import f1_score, roc_auc_score  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lunggate.classification.attention import (  # noqa: E402
+from lunggate.classification.attention import (
     DEFAULT_ATTENTION_THRESHOLD,
     in_lung_score,
     threshold_label,
 )
-from lunggate.classification.classifier import LungClassifier  # noqa: E402
-from lunggate.classification.evaluate import attention_summary  # noqa: E402
-from lunggate.classification.metrics import classification_metrics  # noqa: E402
-from lunggate.classification.sanity import randomisation_test  # noqa: E402
-from lunggate.core import CLASS_NAMES  # noqa: E402
-from lunggate.core.data import Record, load_images, read_gray, scan_dataset  # noqa: E402
-from lunggate.core.errors import DatasetError  # noqa: E402
-from lunggate.core.overlays import to_rgb  # noqa: E402
-from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE  # noqa: E402
+from lunggate.classification.classifier import LungClassifier
+from lunggate.classification.evaluate import attention_summary
+from lunggate.classification.metrics import classification_metrics, macro_f1
+from lunggate.classification.sanity import randomisation_test
+from lunggate.core import CLASS_NAMES
+from lunggate.core.data import load_images
+from lunggate.core.overlays import to_rgb
+from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.pipeline.artifacts import ArtifactConfig, burn_artifacts  # noqa: E402
-from lunggate.segmentation.config import BurnInConfig  # noqa: E402
-from lunggate.segmentation.finder import Found, LungFinder  # noqa: E402
-from lunggate.segmentation.metrics import dice  # noqa: E402
+from lunggate.pipeline.artifacts import ArtifactConfig, burn_artifacts
+from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.finder import Found, LungFinder
+from lunggate.segmentation.metrics import dice
 
 CONTROLS = ("lungs_hidden",)
 """Models scored on the clean and external images only (not in the artifact test)."""
@@ -78,9 +74,7 @@ def bootstrap_ci(labels: np.ndarray, probs: np.ndarray, rounds: int, seed: int) 
         y, p = labels[idx], probs[idx]
         pred = p.argmax(-1)
         samples["accuracy"].append(float((pred == y).mean()))
-        samples["macro_f1"].append(
-            float(f1_score(y, pred, average="macro", labels=range(k), zero_division=0))
-        )
+        samples["macro_f1"].append(macro_f1(y, pred))
         aucs = [roc_auc_score(y == i, p[:, i]) for i in range(k) if 0 < (y == i).sum() < len(y)]
         samples["roc_auc_macro"].append(float(np.mean(aucs)))
         for i, c in enumerate(CLASS_NAMES):
@@ -108,33 +102,11 @@ def model_report(labels, probs, scores, areas, config: CompareConfig) -> dict:
     }
 
 
-def external_records(path: Path) -> list[Record]:
-    """An external set: a folder in the dataset layout, or a CSV with ``path,label``."""
-    if path.is_dir():
-        return scan_dataset(path, require_masks=False)
-    if path.suffix.lower() != ".csv" or not path.is_file():
-        raise DatasetError(f"external set {path} is neither a dataset folder nor a CSV file")
-    records = []
-    with path.open(newline="") as f:
-        for k, row in enumerate(csv.DictReader(f)):
-            if row.get("label") not in CLASS_NAMES:
-                raise DatasetError(
-                    f"{path} row {k + 2}: label {row.get('label')!r} is not one of "
-                    f"{', '.join(CLASS_NAMES)}"
-                )
-            image = (path.parent / row["path"]).resolve()
-            if not image.is_file():
-                raise DatasetError(f"{path} row {k + 2}: {image} does not exist")
-            records.append(Record(f"ext_{k}", row["label"], image, None))
-    if not records:
-        raise DatasetError(f"{path} lists no images")
-    return records
-
-
 class Comparison:
     """Both models and the lung finder, loaded once, run on any image set."""
 
-    def __init__(self, config: CompareConfig, external: bool = False) -> None:
+    def __init__(self, config: CompareConfig = CompareConfig(), stages: int | None = None) -> None:
+        """``stages``: what the progress bar counts (default: the stages of ``compare``)."""
         self.config = config
         self.finder = LungFinder.load(burn_in=config.burn_in)
         self.models = {k: LungClassifier.load(CLASSIFIER_WEIGHTS[k]) for k in ("masked", "raw")}
@@ -143,10 +115,10 @@ class Comparison:
             for k in CONTROLS
             if CLASSIFIER_WEIGHTS[k].is_file()
         }
-        runs = len(self.everyone) * (2 if external else 1) + external  # external: its masks
-        artifact_runs = 1 + len(config.more_seeds) + len(config.artifacts.kinds)
-        total = 1 + runs + 1 + artifact_runs + config.burn_in.enabled  # masks; randomisation
-        self.bar = tqdm(total=total, desc="compare", unit="stage")
+        if stages is None:  # masks, each model, randomisation, each artifact run
+            artifact_runs = 1 + len(config.more_seeds) + len(config.artifacts.kinds)
+            stages = 1 + len(self.everyone) + 1 + artifact_runs + config.burn_in.enabled
+        self.bar = tqdm(total=stages, desc="compare", unit="stage")
 
     def stage(self, done: str) -> None:
         """Count a finished stage on the bar, saying which."""
@@ -276,7 +248,6 @@ def compare(
     data_root: Path,
     split: str,
     out: Path,
-    external: Path | None = None,
     split_file: Path = SPLIT_FILE,
     config: CompareConfig = CompareConfig(),
 ) -> dict:
@@ -284,7 +255,7 @@ def compare(
     (records,) = split_records(data_root, split_file, split)
     originals = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
-    comparison = Comparison(config, external=external is not None)
+    comparison = Comparison(config)
     images, masks = comparison.finder.dataset(records, originals)
     comparison.stage("lung masks")
     clean = comparison.run(images, masks)
@@ -303,20 +274,6 @@ def compare(
     report["artifacts"], burned, after = comparison.artifact_test(originals, masks, clean)
     report["artifacts"]["kinds"] = list(config.artifacts.kinds)
     report["artifacts"]["seed"] = config.artifacts.seed
-    report["artifacts"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
-    if external is not None:
-        ext = external_records(external)
-        ext_found = comparison.finder.find([read_gray(r.image) for r in ext])
-        comparison.stage("external lung masks")
-        ext_labels = np.array([CLASS_NAMES.index(r.label) for r in ext])
-        ext_masks = [f.lungs.mask for f in ext_found]
-        ext_run = comparison.run([f.image for f in ext_found], ext_masks)
-        ext_areas = np.array([m.mean() for m in ext_masks])
-        report["external"] = {"source": str(external), "n": len(ext)}
-        for kind, (probs, scores) in ext_run.items():
-            r = model_report(ext_labels, probs, scores, ext_areas, config)
-            r["drop"] = {m: report[kind][m] - r[m] for m in ("accuracy", "macro_f1")}
-            report["external"][kind] = r
     comparison.bar.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -401,9 +358,7 @@ def markdown(report: dict) -> str:
         "lung mask only; the whole pipeline, segmentation included, is re-run on them. "
         "The gate-leak row keeps the clean images' masks: the masked model's input depends "
         "only on the pixels under the mask (after overlay removal, whose repainting of a "
-        "mark's rim may reach lung pixels right against it), and on those up to "
-        f"{max(a['mask_variants_px'])} px beyond it, as its answer averages over masks grown "
-        "by up to that much (artifacts here may lie right against the mask). "
+        "mark's rim may reach lung pixels right against it). "
         "The layouts row repeats the whole test with other seeds: the same kinds of "
         "artifact, placed elsewhere. "
         f"The U-Net's masks on the burned images match the clean ones at median Dice "
@@ -440,21 +395,6 @@ def markdown(report: dict) -> str:
             f"| in-lung attention, median | {_num(c['in_lung']['median'])} | "
             f"{_num(m['in_lung']['median'])} |",
         ]
-    if "external" in report:
-        e = report["external"]
-        kinds = ["masked", "raw", *report.get("controls", [])]
-        lines += [
-            "",
-            f"## External set: {e['source']} (n = {e['n']})",
-            "",
-            "| metric | " + " | ".join(kinds) + " |",
-            "|---|" + "---|" * len(kinds),
-        ]
-        for key in ("accuracy", "macro_f1"):
-            cells = [
-                f"{e[k][key]:.3f} {_ci(e[k], key)} (drop {e[k]['drop'][key]:+.3f})" for k in kinds
-            ]
-            lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -489,7 +429,8 @@ def randomisation_markdown(tests: dict) -> list[str]:
 
 
 def plot_in_lung(clean: dict, areas: np.ndarray, threshold: float | None, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig = Figure(figsize=(6.5, 3.6))
+    ax = fig.subplots()
     for kind, (_, scores) in clean.items():
         ax.hist(scores[~np.isnan(scores)], bins=25, range=(0, 1), alpha=0.6, label=kind)
     line = float(np.median(areas)) if threshold is None else threshold
@@ -499,7 +440,6 @@ def plot_in_lung(clean: dict, areas: np.ndarray, threshold: float | None, path: 
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_artifact_examples(images, burned, before, after, labels, path: Path, n: int = 4) -> None:
@@ -508,7 +448,8 @@ def plot_artifact_examples(images, burned, before, after, labels, path: Path, n:
     ``before`` and ``after`` map each model to its (N, 4) probabilities.
     """
     picks = np.linspace(0, len(images) - 1, n).astype(int)
-    fig, axes = plt.subplots(n, 2, figsize=(6, 3.1 * n))
+    fig = Figure(figsize=(6, 3.1 * n))
+    axes = fig.subplots(n, 2)
     for row, k in enumerate(picks):
         for col, (img, run) in enumerate(((images[k], before), (burned[k], after))):
             ax = axes[row, col]
@@ -522,4 +463,3 @@ def plot_artifact_examples(images, burned, before, after, labels, path: Path, n:
             )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lunggate.core.errors import LunggateError
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
@@ -19,21 +21,32 @@ def predict_files(
     out: Path | None,
     as_json: bool = False,
     guided: bool = False,
+    batch_size: int = 16,
 ) -> Iterator[str]:
-    """Analyse each file; yield its summary line (or JSON), writing outputs to ``out``
-    (with a Guided Grad-CAM overlay when ``guided``)."""
+    """Analyse the files ``batch_size`` at a time (one pipeline batch each); yield each
+    file's summary line (or JSON) in order, writing outputs to ``out`` (with a Guided
+    Grad-CAM overlay when ``guided``). A file that cannot be read yields its error line
+    and the others go on."""
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        try:
-            image = decode(path.read_bytes()).pixels
-        except LunggateError as exc:
-            yield f"{path.name}: ERROR, {exc}"
-            continue
-        result = pipeline.analyze(image, guided)
-        payload = {"file": str(path), **result.to_dict()}
-        if out is not None:
-            for kind, picture in overlays(image, result).items():
-                write_png(out / f"{path.stem}_{kind}.png", picture)
-            (out / f"{path.stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
-        yield json.dumps(payload) if as_json else result.summary(path.name)
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        decoded: list[np.ndarray | str] = []
+        for path in chunk:
+            try:
+                decoded.append(decode(path.read_bytes()).pixels)
+            except LunggateError as exc:
+                decoded.append(f"{path.name}: ERROR, {exc}")
+        images = [d for d in decoded if isinstance(d, np.ndarray)]
+        results = iter(pipeline.analyze_batch(images, guided) if images else [])
+        for path, image in zip(chunk, decoded, strict=True):
+            if isinstance(image, str):
+                yield image
+                continue
+            result = next(results)
+            payload = {"file": str(path), **result.to_dict()}
+            if out is not None:
+                for kind, picture in overlays(image, result).items():
+                    write_png(out / f"{path.stem}_{kind}.png", picture)
+                (out / f"{path.stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+            yield json.dumps(payload) if as_json else result.summary(path.name)

@@ -1,11 +1,11 @@
 // The audit report's table: every image's row, one page drawn at a time, sortable by
-// any column and filtered by name, labels and outcome (see pipeline/report.py).
+// any column and filtered by name, labels, outcome and familiarity (see pipeline/report.py).
 "use strict";
 const DATA = JSON.parse(document.getElementById("rows").textContent);
 const FIELDS = DATA.fields;
 const HEADERS = {path: "image", truth: "your label", label: "predicted", p: "p",
   in_lung: "in-lung", lift: "lift", ceiling: "ceiling", outcome: "outcome",
-  reason: "reason", thumb: "Grad-CAM"};
+  reason: "reason", thumb: "Grad-CAM", familiarity: "familiarity", familiar: "familiar"};
 const PAGE = 50;
 const all = DATA.rows;
 const labelled = all.some(r => r[1]);
@@ -37,9 +37,10 @@ function compare(a, b) {
 function apply() {
   const text = $("search").value.toLowerCase(), label = $("label").value;
   const truth = $("truth") ? $("truth").value : "", outcome = $("outcome").value;
+  const familiar = $("familiar").value, known = FIELDS.indexOf("familiar");
   view = all.filter(r =>
     (!text || r[0].toLowerCase().includes(text)) && (!label || r[2] === label) &&
-    (!truth || r[1] === truth) &&
+    (!truth || r[1] === truth) && (!familiar || r[known] === familiar) &&
     (!outcome || (outcome === "misclassified" ? r[1] && r[2] && r[1] !== r[2]
                                               : r[7] === outcome)));
   if (sortField) view = view.slice().sort(compare);
@@ -71,7 +72,7 @@ function draw() {
   $("page").textContent = `page ${page + 1} of ${pages}`;
   $("shown").textContent = `${view.length} of ${all.length} images`;
 }
-for (const id of ["search", "label", "truth", "outcome"]) {
+for (const id of ["search", "label", "truth", "outcome", "familiar"]) {
   const control = $(id);
   if (control) control.addEventListener(control.tagName === "SELECT" ? "change" : "input", apply);
 }

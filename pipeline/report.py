@@ -15,14 +15,11 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lunggate.classification.metrics import classification_metrics  # noqa: E402
-from lunggate.pipeline.result import table_columns, table_row  # noqa: E402
+from lunggate.classification.metrics import classification_metrics
+from lunggate.pipeline.result import table_columns, table_row
 
 SCRIPT = Path(__file__).with_name("report.js")
 """The page's table code, inlined so the report is one file beside its pictures."""
@@ -74,15 +71,36 @@ def labelled_metrics(entries: list[dict], classes: Sequence[str]) -> dict | None
         "not_answered": len(labelled) - len(answered),
     }
     if answered:
+        familiar = [e for e in answered if e.get("familiarity") and not _unfamiliar(e)]
+        unfamiliar = [e for e in answered if _unfamiliar(e)]
+        for name, part in (("familiar", familiar), ("unfamiliar", unfamiliar)):
+            out[f"accuracy_{name}"] = _accuracy(part)
+            out[name] = len(part)
         truth = np.array([classes.index(e["truth"]) for e in answered])
         probs = np.array([[e["probabilities"][c] for c in classes] for e in answered])
         metrics = classification_metrics(truth, probs, classes)
-        out.update({k: metrics[k] for k in ("accuracy", "macro_f1", "per_class")})
+        keys = ("accuracy", "macro_f1", "macro_f1_classes", "per_class")
+        out.update({k: metrics[k] for k in keys})
         out["confusion_matrix"] = {
             "classes": list(classes),
             "rows_true": metrics["confusion_matrix"],
         }
     return out
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _unfamiliar(entry: dict) -> bool:
+    return bool((entry.get("familiarity") or {}).get("unfamiliar"))
+
+
+def _accuracy(entries: list[dict]) -> float | None:
+    """Share of ``entries`` whose answer is their label (None when there are none)."""
+    if not entries:
+        return None
+    return sum(e["label"] == e["truth"] for e in entries) / len(entries)
 
 
 def summarize(entries: list[dict], classes: Sequence[str], model: dict | None) -> dict:
@@ -93,6 +111,7 @@ def summarize(entries: list[dict], classes: Sequence[str], model: dict | None) -
         "status": dict(Counter(e["status"] for e in entries)),
         "labels": dict(Counter(e["label"] for e in entries if e.get("label"))),
         **{k: overall[k] for k in ("flagged", "in_lung_median", "lift_median")},
+        "unfamiliar": sum(_unfamiliar(e) for e in entries),
         "by_predicted_class": _by_class(entries, "label", classes),
     }
     metrics = labelled_metrics(entries, classes)
@@ -149,7 +168,8 @@ def _truth(entry: dict, labelled: bool) -> dict:
 def _histogram(entries: list[dict], path: Path) -> None:
     scores = _scores(entries)
     thresholds = _scores(entries, "threshold")
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig = Figure(figsize=(6, 3.2))
+    ax = fig.subplots()
     ax.hist(scores, bins=20, range=(0, 1), color="#3478f6")
     if thresholds:
         line = float(np.median(thresholds))
@@ -159,13 +179,13 @@ def _histogram(entries: list[dict], path: Path) -> None:
     ax.set_ylabel("images")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def _by_class_plot(entries: list[dict], classes: Sequence[str], labelled: bool, path: Path) -> None:
     """Box plots of the in-lung score per predicted class (and per true class)."""
     keys = [("label", "predicted class"), *([("truth", "true class")] if labelled else [])]
-    fig, axes = plt.subplots(1, len(keys), figsize=(6.5 * len(keys), 3.4), squeeze=False)
+    fig = Figure(figsize=(6.5 * len(keys), 3.4))
+    axes = fig.subplots(1, len(keys), squeeze=False)
     for ax, (key, title) in zip(axes[0], keys, strict=True):
         data = [_scores([e for e in entries if e.get(key) == c]) for c in classes]
         ax.boxplot([d or [np.nan] for d in data], showfliers=True)
@@ -179,7 +199,6 @@ def _by_class_plot(entries: list[dict], classes: Sequence[str], labelled: bool, 
         ax.set_title(f"by {title}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def table_rows(entries: list[dict]) -> list[list]:
@@ -201,6 +220,8 @@ def table_rows(entries: list[dict]) -> list[list]:
                 outcome,
                 e.get("reason") or "",
                 (e.get("overlays") or {}).get("gradcam") or "",
+                (e.get("familiarity") or {}).get("score"),
+                "unfamiliar" if _unfamiliar(e) else "familiar" if e.get("familiarity") else "",
             ]
         )
     return rows
@@ -217,6 +238,8 @@ ROW_FIELDS = (
     "outcome",
     "reason",
     "thumb",
+    "familiarity",
+    "familiar",
 )
 
 
@@ -264,7 +287,11 @@ def _metrics_html(metrics: dict | None, classes: Sequence[str]) -> str:
     )
     return (
         f"{head} Accuracy <b>{metrics['accuracy']:.3f}</b>, macro-F1 "
-        f"<b>{metrics['macro_f1']:.3f}</b>.</p>"
+        f"<b>{metrics['macro_f1']:.3f}</b> over the {len(metrics['macro_f1_classes'])} "
+        f"classes your labels hold ({esc(', '.join(metrics['macro_f1_classes']))}). "
+        f"Familiar films: {metrics['familiar']}, accuracy {_num(metrics['accuracy_familiar'])}; "
+        f"unlike the training data: {metrics['unfamiliar']}, accuracy "
+        f"{_num(metrics['accuracy_unfamiliar'])}.</p>"
         f"<h3>Confusion matrix (rows: your label, columns: predicted)</h3>"
         f'<table id="confusion" class="grid"><tr><th></th>{header}</tr>{body}</table>'
         '<h3>Per class</h3><table class="grid"><tr><th>class</th><th>precision</th>'
@@ -339,7 +366,11 @@ def page(summary: dict, entries: list[dict], classes: Sequence[str]) -> str:
 #controls>*{{margin-right:.5rem}}</style></head><body>
 <h1>lunggate audit</h1>
 <p id="counts">{summary["images"]} images; {status}; {summary["flagged"]} flagged (attention
-mostly outside the lungs). {who} Research use only, not for diagnosis.</p>
+mostly outside the lungs); {summary["unfamiliar"]} unlike the training data. {who} Research
+use only, not for diagnosis.</p>
+<p>A film <i>unlike the training data</i> scores below the familiarity threshold, under
+which about 5 % of lunggate's validation films fall: its answer deserves less trust. A
+familiar film can still be misread.</p>
 <p>The in-lung score is relevance mass accuracy: the share of the Grad-CAM's positive mass
 on the lung mask. Chance is the lung area fraction; <i>lift</i> is the score over chance
 (1 = no better than chance) and <i>ceiling</i> the highest score the explained map's grid
@@ -357,6 +388,8 @@ allows. Median score {"n/a" if median is None else f"{median:.3f}"}, median lift
 >{truth_filter}<select id="outcome"><option value="">any outcome</option><option>ok</option
 ><option>flagged</option><option>rejected</option><option>error</option
 >{"<option>misclassified</option>" if labelled else ""}</select
+><select id="familiar"><option value="">any familiarity</option><option>familiar</option
+><option>unfamiliar</option></select
 ><button id="prev">&larr; previous</button><span id="page"></span
 ><button id="next">next &rarr;</button><span id="shown"></span></div>
 <table id="results"><thead><tr></tr></thead><tbody></tbody></table>

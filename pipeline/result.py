@@ -73,6 +73,23 @@ class Attention(BaseModel):
     )
 
 
+class Familiarity(BaseModel):
+    """How close the film is, as the classifier sees it, to the films it learned from."""
+
+    score: float = Field(
+        description="higher is closer to the training films (see the README); comparable "
+        "only between results of the same weights"
+    )
+    threshold: float = Field(
+        description="the score below which a film is unfamiliar: about 5 % of the "
+        "validation split's films fall below it"
+    )
+    unfamiliar: bool = Field(
+        description="score < threshold: unlike the films lunggate learned from, so its "
+        "answer deserves less trust (a familiar film can still be misread)"
+    )
+
+
 class ModelInfo(BaseModel):
     name: str
     sha256: str | None = Field(description="SHA-256 of the weights file")
@@ -105,6 +122,9 @@ class Result(BaseModel):
     burn_in: BurnIn
     lung: Lung
     attention: Attention | None = None
+    familiarity: Familiarity | None = Field(
+        None, description="null for a rejected image or a classifier without statistics"
+    )
     models: Models
     timings_ms: dict[str, float]
 
@@ -154,10 +174,13 @@ class Result(BaseModel):
         if att is None or att.in_lung is None:
             return f"{name}: {self.label} (p={p:.2f}), no attention to score"
         flag = f" FLAG {att.flag}" if att.flag else ""
+        unlike = (
+            ", unlike the training data" if self.familiarity and self.familiarity.unfamiliar else ""
+        )
         return (
             f"{name}: {self.label} (p={p:.2f}), in-lung attention {att.in_lung:.2f} = "
             f"{att.lift:.1f}x chance {att.lung_area_fraction:.2f}, ceiling {att.ceiling:.2f}"
-            f"{flag}"
+            f"{unlike}{flag}"
         )
 
 

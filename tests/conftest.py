@@ -92,9 +92,10 @@ SAMPLES = sorted((Path(__file__).parents[1] / "data" / "samples").glob("*.png"))
 def tiny_pipeline():
     """The shipped U-Net with a tiny random classifier: the real plumbing, fast to build."""
     from lunggate.classification.classifier import LungClassifier, new_model
-    from lunggate.classification.config import ClassifierConfig, GateConfig
+    from lunggate.classification.config import AnswerConfig, ClassifierConfig, GateConfig
     from lunggate.pipeline.analyze import Pipeline
     from lunggate.segmentation.finder import LungFinder
 
     config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=64))
-    return Pipeline(LungFinder.load(), LungClassifier(new_model(config), config))
+    answer = AnswerConfig(familiarity_threshold=-1e9)  # every film familiar
+    return Pipeline(LungFinder.load(), LungClassifier(new_model(config), config, answer))

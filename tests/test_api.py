@@ -261,24 +261,37 @@ def test_concurrent_clients_get_no_errors_and_memory_stays_bounded(client):
     assert rss_mb() - before < 300, "memory grew by more than 300 MB over 200 requests"
 
 
-def test_a_spent_time_budget_is_a_json_503_and_a_batch_keeps_what_it_finished(tiny_pipeline):
+def test_a_spent_time_budget_is_a_json_503_and_a_started_batch_finishes(tiny_pipeline):
+    import threading
     import time
 
-    slow = ApiConfig(request_budget_s=0.05)
-    original = tiny_pipeline.analyze
+    # One analysis at a time; each batch takes longer than a request's whole budget.
+    slow = ApiConfig(request_budget_s=0.3, concurrent_analyses=1)
+    original = tiny_pipeline.analyze_batch
 
-    def analyze(*args, **kwargs):
-        time.sleep(0.06)  # each analysis outlasts the whole budget
+    def analyze_batch(*args, **kwargs):
+        time.sleep(0.6)
         return original(*args, **kwargs)
 
-    tiny_pipeline.analyze = analyze
+    tiny_pipeline.analyze_batch = analyze_batch
+    answers = {}
     try:
         with TestClient(create_app(slow, tiny_pipeline)) as c:
             files = [("files", (f"s{k}.png", sample_bytes(k))) for k in range(3)]
-            items = c.post("/v1/predict/batch", files=files).json()["items"]
+            first = threading.Thread(
+                target=lambda: answers.update(batch=c.post("/v1/predict/batch", files=files))
+            )
+            first.start()
+            time.sleep(0.1)  # the batch holds the only turn now
+            waiting = post(c, sample_bytes())  # its budget runs out waiting for the turn
+            first.join()
+            tiny_pipeline.analyze_batch = original
             again = post(c, sample_bytes())
     finally:
-        tiny_pipeline.analyze = original
-    assert items[0]["result"]["status"] == "ok"  # started within the budget, so finished
-    assert [i["error"]["code"] for i in items[1:]] == ["time_budget_exceeded"] * 2
+        tiny_pipeline.analyze_batch = original
+    # The batch started within its budget, so it finished, as one pass over its images.
+    items = answers["batch"].json()["items"]
+    assert [i["result"]["status"] for i in items] == ["ok"] * 3
+    assert waiting.status_code == 503
+    assert waiting.json()["error"]["code"] == "time_budget_exceeded"
     assert again.status_code == 200  # a new request has a budget of its own

@@ -92,10 +92,16 @@ def test_audit_with_labels_reports_a_confusion_matrix(tiny_pipeline, tmp_path):
         assert sum(matrix["rows_true"][CLASS_NAMES.index(label)]) >= 1
     hits = sum(matrix["rows_true"][i][i] for i in range(len(CLASS_NAMES)))
     assert scored["accuracy"] == pytest.approx(hits / 3)
+    # The macro-F1 averages over the classes the labels hold, not over every class.
+    present = sorted({label for _, label in truth[:3]}, key=CLASS_NAMES.index)
+    assert scored["macro_f1_classes"] == present
+    f1 = [scored["per_class"][c]["f1"] for c in present]
+    assert scored["macro_f1"] == pytest.approx(sum(f1) / len(present))
     rows = list(csv.DictReader((tmp_path / "report" / "results.csv").open()))
     assert rows[0]["truth"] and list(rows[0])[:2] == ["path", "truth"]
     html = (tmp_path / "report" / "report.html").read_text()
     assert 'id="confusion"' in html and "misclassified" in html
+    assert f"over the {len(present)} classes your labels hold" in html
     assert summary["by_true_class"][truth[0][1]]["n"] >= 1
 
 
@@ -173,3 +179,27 @@ def test_an_image_the_pipeline_fails_on_is_a_row_not_a_failed_audit(tiny_pipelin
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     failed = [r for r in data["results"] if "analysis failed" in (r.get("reason") or "")]
     assert len(failed) == 1 and "RuntimeError: codec bug" in failed[0]["reason"]
+
+
+def test_audit_counts_unfamiliar_films_and_scores_them_apart(tiny_pipeline, tmp_path):
+    from dataclasses import replace
+
+    root = folder_of_studies(tmp_path)
+    names = sorted(p.name for p in (root / "ward_a").iterdir())
+    labels = write_labels(root, [(f"ward_a/{n}", n.split("__")[0]) for n in names])
+    classifier = tiny_pipeline.classifier
+    before = classifier.answer
+    classifier.answer = replace(before, familiarity_threshold=1e6)  # every film unfamiliar
+    try:
+        summary = audit(tiny_pipeline, root, tmp_path / "report", labels)
+    finally:
+        classifier.answer = before
+    assert summary["unfamiliar"] == 3
+    scored = summary["against_labels"]
+    assert (scored["familiar"], scored["unfamiliar"]) == (0, 3)
+    assert scored["accuracy_unfamiliar"] == pytest.approx(scored["accuracy"])
+    assert scored["accuracy_familiar"] is None
+    rows = list(csv.DictReader((tmp_path / "report" / "results.csv").open()))
+    assert {r["familiarity.unfamiliar"] for r in rows if r["status"] == "ok"} == {"True"}
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "3 unlike the training data" in html and 'id="familiar"' in html

@@ -84,6 +84,7 @@ def test_viewer_shows_prediction_bars_and_attention(browser, server_url):
     assert len(browser.find_elements(By.CSS_SELECTOR, "#bars .bar")) == 4
     assert "In-lung attention" in browser.find_element(By.ID, "attention").text
     assert browser.find_element(By.ID, "flag").text
+    assert "familiarity" in browser.find_element(By.ID, "familiarity").text.lower()
     cam = browser.find_element(By.ID, "img-cam").get_attribute("src")
     assert cam.startswith("data:image/png;base64,")
     assert not browser.find_element(By.ID, "fig-guided").is_displayed()

@@ -1,19 +1,16 @@
-"""The comparison's pure parts: bootstrap intervals, external sets, the Markdown table."""
+"""The comparison's pure parts (bootstrap intervals, the Markdown table) and a whole run."""
 
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from lunggate.core import CLASS_NAMES
-from lunggate.core.errors import DatasetError
 from lunggate.pipeline.artifacts import ArtifactConfig
 from lunggate.pipeline.compare import (
     CompareConfig,
     bootstrap_ci,
-    external_records,
     flip_stats,
     markdown,
     model_report,
@@ -65,14 +62,12 @@ def fake_report() -> dict:
             "more_seeds": {"2": {"masked": 0.012, "raw": 0.3}},
             "kinds": ["letters"],
             "seed": 1,
-            "mask_variants_px": [-2, 0, 2],
         },
     }
 
 
 def test_markdown_lists_every_metric_for_both_models():
     text = markdown(fake_report())
-    assert "up to 2 px beyond it" in text  # what the grown mask variants can see
     for needle in (
         "accuracy",
         "macro-F1",
@@ -94,33 +89,6 @@ def test_model_report_in_lung_summary():
     below = (np.linspace(0.3, 1.0, len(perfect()[0])) < 0.5).mean()
     assert report["in_lung"]["flagged_share"] == pytest.approx(below)
     assert 0 < below < 0.5
-
-
-def test_external_csv_is_read_relative_to_itself(tmp_path: Path):
-    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64), np.uint8))
-    (tmp_path / "ext.csv").write_text("path,label\na.png,COVID\n")
-    records = external_records(tmp_path / "ext.csv")
-    assert records[0].label == "COVID" and records[0].image == (tmp_path / "a.png").resolve()
-
-
-@pytest.mark.parametrize(
-    ("content", "words"),
-    [
-        ("path,label\na.png,Flu\n", "label 'Flu'"),
-        ("path,label\nmissing.png,COVID\n", "does not exist"),
-        ("path,label\n", "lists no images"),
-    ],
-)
-def test_external_csv_rejects_bad_rows(tmp_path: Path, content, words):
-    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64), np.uint8))
-    (tmp_path / "ext.csv").write_text(content)
-    with pytest.raises(DatasetError, match=words):
-        external_records(tmp_path / "ext.csv")
-
-
-def test_external_must_be_folder_or_csv(tmp_path: Path):
-    with pytest.raises(DatasetError, match="neither a dataset folder nor a CSV"):
-        external_records(tmp_path / "nothing.txt")
 
 
 def test_flip_stats_count_changed_classes_and_probability_moves():
@@ -161,7 +129,6 @@ def test_compare_end_to_end_writes_every_part(
         tiny_dataset,
         "test",
         out,
-        external=tiny_dataset,
         split_file=tmp_path / "split.csv",
         config=CompareConfig(
             bootstrap=10,
@@ -170,14 +137,13 @@ def test_compare_end_to_end_writes_every_part(
             randomisation_images=2,
         ),
     )
-    assert report["n"] == len(records) == report["external"]["n"]
+    assert report["n"] == len(records)
     assert report["controls"] == ["lungs_hidden"]
     for kind in ("masked", "raw"):  # the explanations' sanity check, one row per step
         test = report["randomisation"][kind]
         assert test["images"] == 2 and test["steps"][-1]["randomised"] == "all the rest"
-    for part in (report, report["external"]):
-        lo, hi = part["lungs_hidden"]["ci95"]["macro_f1"]
-        assert lo <= part["lungs_hidden"]["macro_f1"] <= hi
+    lo, hi = report["lungs_hidden"]["ci95"]["macro_f1"]
+    assert lo <= report["lungs_hidden"]["macro_f1"] <= hi
     assert report["lungs_hidden"]["weights_sha256"] == modelfile.sha256(control)
     assert "lungs_hidden" not in report["artifacts"]  # scored on clean images only
     assert "## Control: lungs hidden" in (out / "compare.md").read_text()
@@ -186,8 +152,6 @@ def test_compare_end_to_end_writes_every_part(
         artifacts = report["artifacts"][kind]
         flips = artifacts["flip_rate"] * len(records)  # a share of the images
         assert flips == pytest.approx(round(flips)) and artifacts["mean_abs_prob_change"] >= 0
-        # The same images as the internal set: no drop.
-        assert report["external"][kind]["drop"]["accuracy"] == pytest.approx(0)
     if removal:
         # Repainting a mark's anti-aliased rim may touch lung pixels right against it,
         # so the gate leak is measured, not zero; the test without removal is reported.
@@ -199,7 +163,6 @@ def test_compare_end_to_end_writes_every_part(
         assert report["artifacts"]["masked"]["flip_rate_fixed_masks"] == 0
         assert "without_burn_in_removal" not in report["artifacts"]
     assert report["artifacts"]["burn_in"]["enabled"] is removal
-    assert report["artifacts"]["mask_variants_px"] == [-4, -2, 0, 2, 4]  # the shipped default
     assert set(report["artifacts"]["by_kind"]) == set(report["artifacts"]["kinds"])
     # The test's own layout again gives its own figures; another is a figure too.
     again = report["artifacts"]["more_seeds"]

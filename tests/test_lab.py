@@ -56,6 +56,11 @@ def test_bench_times_every_stage_and_keeps_other_entries(tmp_path, capsys):
         assert entry["batch_size"] == 4
     assert report["end_to_end"]["runtime"] == "litert"
     assert report["tensorflow"]["classification_gradcam"]["p50_ms"] > 0
+    # The seeds' bare classifier, timed in the same run, and how lunggate compares.
+    seed = report["seed_004_baseline"]
+    assert seed["p50_ms"] > 0 and seed["batch_size"] == 4
+    ratio = report["end_to_end"]["batched_img_per_s"] / seed["batched_img_per_s"]
+    assert seed["lunggate_throughput_ratio"] == pytest.approx(ratio, abs=1e-3)
 
 
 def test_train_seg_trains_its_recipe(monkeypatch, capsys):

@@ -133,3 +133,27 @@ def test_pipeline_rejects_bad_arguments(tiny_pipeline):
         Pipeline(tiny_pipeline.finder, tiny_pipeline.classifier, attention_threshold=2.0)
     with pytest.raises(ValueError, match="2-D uint8"):
         tiny_pipeline.analyze(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_predict_over_many_files_analyses_them_in_batches_and_keeps_their_order(
+    tiny_pipeline, tmp_path, monkeypatch
+):
+    from lunggate.pipeline.predict import predict_files
+
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    files = [SAMPLES[0], tmp_path / "broken.png", SAMPLES[1], SAMPLES[2]]
+    batches = []
+    original = tiny_pipeline.analyze_batch
+
+    def analyze_batch(images, guided=False):
+        batches.append(len(images))
+        return original(images, guided)
+
+    monkeypatch.setattr(tiny_pipeline, "analyze_batch", analyze_batch)
+    lines = list(predict_files(tiny_pipeline, files, tmp_path / "out", batch_size=3))
+    assert batches == [2, 1]  # the unreadable file is left out of its batch
+    assert [line.split(":")[0] for line in lines] == [f.name for f in files]
+    assert "ERROR" in lines[1] and "ERROR" not in lines[0] + lines[2] + lines[3]
+    one = original([read_gray(SAMPLES[2])])[0]
+    written = (tmp_path / "out" / f"{SAMPLES[2].stem}.json").read_text()
+    assert f'"label": "{one.label}"' in written

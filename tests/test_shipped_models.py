@@ -43,8 +43,7 @@ def test_classification_reports_are_from_the_shipped_weights(kind):
     assert report["weights_sha256"] == modelfile.sha256(CLASSIFIER_WEIGHTS[kind])
     assert report["segmenter_sha256"] == modelfile.sha256(SEGMENTER_WEIGHTS)
     assert report["n"] == 719 and report["input"] == kind
-    # The sidecar alone may change (``lunggate lab calibrate``): the temperature it refits
-    # must be the one the report measured.
+    # The temperature the sidecar answers with must be the one the report measured.
     meta = modelfile.read_meta(CLASSIFIER_WEIGHTS[kind])
     assert report["ece"]["temperature"] == pytest.approx(meta["answer"]["temperature"])
 
