@@ -18,8 +18,8 @@ from lunggate.core.paths import (
     CLASSIFIER_WEIGHTS,
     DEFAULT_DATA_ROOT,
     DEFAULT_EXTERNAL,
-    REPO_ROOT,
     REPORTS_DIR,
+    ROOT,
     SEGMENTER_RECIPE,
     SEGMENTER_WEIGHTS,
     SPLIT_FILE,
@@ -29,7 +29,7 @@ from lunggate.core.paths import (
 def recipe_name(recipe: Path, overrides: list[str]) -> str:
     """How a sidecar names the recipe: the file, relative to the checkout, and overrides."""
     path = recipe.resolve()
-    name = str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(recipe)
+    name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(recipe)
     return " ".join([name, *overrides])
 
 

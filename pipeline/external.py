@@ -156,7 +156,8 @@ def evaluate_external(
     ``external_<name>.json`` and ``.md`` to ``out``; return the JSON."""
     records = external_records(source)
     (test,) = split_records(data_root, split_file, "test")
-    comparison = Comparison(stages=2 + 2 * 3)
+    comparison = Comparison(stages=2)  # lung masks of both sets, then two runs a model
+    comparison.bar.reset(total=2 + 2 * len(comparison.everyone))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     test_labels = np.array([CLASS_NAMES.index(r.label) for r in test])
     found = comparison.finder.find([read_gray(r.image) for r in records])
