@@ -37,6 +37,7 @@ test: $(STAMP) browser
 # (about half an hour each on 2 cores).
 models: $(STAMP)
 	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_masked.toml --data-root $(DATA_ROOT)
+	$(BIN)/lunggate lab calibrate --mask-variants -4 -2 0 2 4 --data-root $(DATA_ROOT)
 	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_raw.toml --data-root $(DATA_ROOT)
 	$(BIN)/lunggate lab train-cls --recipe recipes/classifier_lungs_hidden.toml --data-root $(DATA_ROOT)
 

@@ -27,7 +27,7 @@ class LungClassifier:
     Args:
         model: Keras model from (N, S, S, 1) input to (N, 4) logits.
         config: architecture and gating it was built with.
-        answer: how it answers: the temperature fitted on validation.
+        answer: how it answers: temperature and mask variants, fitted on validation.
         weights_sha256: identity of the weights file.
     """
 
@@ -90,12 +90,20 @@ class LungClassifier:
     def familiarity_threshold(self) -> float | None:
         return self.answer.familiarity_threshold
 
+    @property
+    def mask_variants(self) -> tuple[int, ...]:
+        """Pixels each answer's lung mask is grown by (negative: shrunk); see ``AnswerConfig``."""
+        return tuple(self.answer.mask_variants_px) if self.masked else (0,)
+
     def prepare(
-        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]
+        self,
+        images: Sequence[np.ndarray],
+        masks: Sequence[np.ndarray | None],
+        grow_px: int = 0,
     ) -> tuple[np.ndarray, list[Box]]:
-        """Gate each image (a raw model ignores the masks) into a batch, with its crop
-        box (``gating.gate_batch``)."""
-        return gate_batch(images, masks, self.config.gate)
+        """Gate each image (masks grown by ``grow_px``; a raw model ignores them) into a
+        batch, with its crop box (``gating.gate_batch``)."""
+        return gate_batch(images, masks, self.config.gate, grow_px)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """(N, 4) logits of prepared input."""
@@ -114,18 +122,23 @@ class LungClassifier:
         masks: Sequence[np.ndarray | None],
         progress: str | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Box], np.ndarray]]:
-        """Per chunk of images: the answer's logits, the Grad-CAM of its class, the crop
-        boxes and the pooled features, all from one network pass per image.
+        """Per chunk of images: the answer's logits (the mean over the mask variants),
+        the Grad-CAM of its class on the mask as found, that mask's crop boxes and the
+        pooled features of its pass.
 
-        The map comes from the same pass as the answer (``pooled_linear_cam``), so
-        explaining costs no extra pass. ``progress`` names a bar (on stderr, gone when
-        done) that counts the images.
+        All variants of a chunk go through the network in one pass; the map comes from
+        the same pass (``pooled_linear_cam``), so explaining costs no extra pass.
+        ``progress`` names a bar (on stderr, gone when done) that counts the images.
         """
+        order = (0, *(r for r in self.mask_variants if r != 0))
         for s in chunks(len(images), self.batch_size, progress):
-            x, boxes = self.prepare(images[s : s + self.batch_size], masks[s : s + self.batch_size])
-            features, logits = self._forward(x)
-            cams = pooled_linear_cam(features, self._head[:, logits.argmax(-1)].T)
-            yield logits, cams, boxes, features.mean((1, 2))
+            chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
+            prepared = [self.prepare(chunk, chunk_masks, r) for r in order]
+            features, logits = self._forward(np.concatenate([x for x, _ in prepared]))
+            n = len(chunk)
+            logits = logits.reshape(len(order), n, -1).mean(0)
+            cams = pooled_linear_cam(features[:n], self._head[:, logits.argmax(-1)].T)
+            yield logits, cams, prepared[0][1], features[:n].mean((1, 2))
 
     def answer_logits(
         self,
@@ -133,7 +146,7 @@ class LungClassifier:
         masks: Sequence[np.ndarray | None],
         progress: str | None = None,
     ) -> np.ndarray:
-        """(N, 4) logits of the answer."""
+        """(N, 4) logits of the answer: the mean over the mask variants."""
         chunks = [logits for logits, *_ in self._answer(images, masks, progress)]
         if not chunks:
             return np.zeros((0, len(self.class_names)), np.float32)

@@ -73,16 +73,29 @@ class ClassifierConfig:
 
 @dataclass(frozen=True)
 class AnswerConfig:
-    """How a trained classifier answers: inference settings fitted on validation after
-    training, kept in the sidecar's ``answer`` apart from the training config."""
+    """How a trained classifier answers: inference settings, chosen on validation after
+    training (``lunggate lab calibrate``), kept in the sidecar's ``answer`` apart from
+    the training config."""
 
     temperature: float = 1.0
-    """Calibration temperature of the answer's logits."""
+    """Calibration temperature of the answer's logits (training fits it to one pass)."""
+    mask_variants_px: tuple[int, ...] = (-4, -2, 0, 2, 4)
+    """Masked input: answer with the mean logits over the lung mask grown by each of
+    these pixels (negative: shrunk). The U-Net's boundary moves by a few pixels with
+    anything burned in against a lung; an answer averaged over such moves changes
+    less when it does. The mask as found (0) is always one: the Grad-CAM explains it.
+    Ignored by raw-input models."""
     familiarity_threshold: float | None = None
-    """Energy score below which a film is unlike the training data
-    (``familiarity.fit_threshold`` on the validation split); None: not fitted."""
+    """Energy score of the answer below which a film is unlike the training data
+    (``familiarity.fit_threshold`` on the validation split, with the temperature);
+    None: not fitted, and results carry no familiarity."""
 
     def __post_init__(self) -> None:
+        if 0 not in self.mask_variants_px:
+            raise LunggateError(
+                f"mask variants {list(self.mask_variants_px)} must include 0 (the mask as "
+                "found, which the Grad-CAM explains)"
+            )
         if not self.temperature > 0:
             raise LunggateError(f"temperature must be positive, got {self.temperature}")
 
@@ -98,7 +111,7 @@ class ClsTrainConfig:
     """How ``lunggate lab train-cls`` trains: a warm-up of the head, then fine-tuning."""
 
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    epochs: int = 10
+    epochs: int = 12
     """Fine-tuning epochs after the warm-up, over which the learning rate decays (cosine)."""
     batch_size: int = 32
     learning_rate: float = 3e-4
@@ -107,10 +120,8 @@ class ClsTrainConfig:
     label_smoothing: float = 0.05
     max_train_images: int | None = None
     """Cap on training images, for smoke runs."""
-    mask_jitter_px: int = 4
-    """Masked input: grow or shrink each training mask by up to this many pixels. The
-    U-Net's boundary moves by a few pixels with anything burned in against a lung; a
-    model trained on masks moved that far answers the same when it does, in one pass."""
+    mask_jitter_px: int = 3
+    """Masked input: grow or shrink each training mask by up to this many pixels."""
     mask_bites: int = 3
     """Masked input: then dent or bulge its border at up to this many points."""
     box_jitter_px: int = 8
@@ -131,6 +142,3 @@ class ClsTrainConfig:
     the cost of a step on this CPU."""
     marks: float = 0.3
     """Share of training images given random burned-in marks, over the lungs too."""
-    devices: bool = True
-    """Train on films changed as other hospitals' chains change them
-    (``augment.device_variation``), not only mildly blurred and noised."""

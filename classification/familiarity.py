@@ -1,8 +1,8 @@
 """How familiar a film is to the classifier: the energy score of its answer's logits.
 
-The energy score (Liu et al., NeurIPS 2020) is ``T * logsumexp(logits / T)`` at the
-answer's own temperature: the evidence the network finds for any of its classes, from
-the same pass as the answer. It was chosen over the Mahalanobis distance to
+The energy score (Liu et al., NeurIPS 2020) is ``T * logsumexp(logits / T)`` of the
+answer's logits at the answer's own temperature: the evidence the network finds for
+any of its classes, with no network pass of its own. It was chosen over the Mahalanobis distance to
 class-conditional Gaussians of the pooled features (Lee et al. 2018), the distance to
 the k-th nearest training feature (Sun et al. 2022) and ViM on the validation split and
 cxr-ext (``docs/experiments.md``): none separated other hospitals' films better, and it

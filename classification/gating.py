@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from lunggate.classification.config import GateConfig
+from lunggate.core.masks import grow
 
 
 @dataclass(frozen=True)
@@ -148,11 +149,17 @@ def gate(
 
 
 def gate_batch(
-    images: Sequence[np.ndarray], masks: Sequence[np.ndarray | None], config: GateConfig
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray | None],
+    config: GateConfig,
+    grow_px: int = 0,
 ) -> tuple[np.ndarray, list[Box]]:
-    """``gate`` each image (raw input ignores masks) into one (N, S, S, 1) batch, with
-    each crop's box."""
-    pairs = [gate(image, m, config) for image, m in zip(images, masks, strict=True)]
+    """``gate`` each image (its mask grown by ``grow_px``; raw input ignores masks) into
+    one (N, S, S, 1) batch, with each crop's box."""
+    pairs = [
+        gate(image, m if m is None or grow_px == 0 else grow(m, grow_px), config)
+        for image, m in zip(images, masks, strict=True)
+    ]
     return np.stack([x for x, _ in pairs]), [box for _, box in pairs]
 
 

@@ -41,25 +41,19 @@ def labels_of(records: list[Record]) -> np.ndarray:
     return np.array([CLASS_NAMES.index(r.label) for r in records], np.int32)
 
 
-View = tuple[list[np.ndarray], list[np.ndarray | None]]
-"""Images and their lung masks (None for raw input), one per record."""
+def load_split(
+    records: list[Record], finder: LungFinder | None
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    """Images at native size and, for masked models (given a lung finder), their masks.
 
-
-def load_split(records: list[Record], finder: LungFinder | None) -> list[View]:
-    """The views training draws each image from: raw input has one (the image as read,
-    no mask); mask-based input has two, the image as the pipeline answers it (marks
-    painted over, lungs found on the result) and the image as it is (lungs found on it).
-
-    Drawing from both keeps the answer from hanging on whether the removal caught a
-    mark: the corpus's own marks, and the ``marks`` augmentation, then teach the model
+    Training sees the images as they are, burned-in marks included (no overlay
+    removal): the corpus's own marks and the ``marks`` augmentation teach the model
     to ignore what the removal misses.
     """
     images = list(load_images([r.image for r in records]))
     if finder is None:
-        return [(images, [None] * len(images))]
-    cleaned = finder.dataset(records, originals=images)
-    as_read = finder.without_overlay_removal().dataset(records, originals=images)
-    return [cleaned, as_read]
+        return images, [None] * len(images)
+    return finder.without_overlay_removal().dataset(records, originals=images)
 
 
 def jitter_mask(
@@ -85,34 +79,24 @@ def jitter_mask(
     return out if out.any() else mask
 
 
-def batches(views: list[View], labels: np.ndarray, config: ClsTrainConfig):
-    """Endless augmented, gated, one-hot batches; each image is drawn from a random view
-    (``load_split``), augmented with its mask (its histogram matched to a film of another
-    class, ``device_variation``), then the mask is jittered and the crop's sides moved
-    (``jitter_mask``, ``shift_box``)."""
-    augment = xray_augmentation(
-        mask_interpolation=cv2.INTER_NEAREST, marks=config.marks, devices=config.devices
-    )
+def batches(images, masks, labels, config: ClsTrainConfig):
+    """Endless augmented, gated, one-hot batches; image and mask are augmented together,
+    then the mask is jittered and the crop's sides moved (``jitter_mask``, ``shift_box``)."""
+    augment = xray_augmentation(mask_interpolation=cv2.INTER_NEAREST, marks=config.marks)
     augment.set_random_seed(config.seed)
     gate_config = config.model.gate
     rng = np.random.default_rng(config.seed)
     eye = np.eye(len(CLASS_NAMES), dtype=np.float32)
-    others = [np.flatnonzero(labels != k) for k in range(len(CLASS_NAMES))]
     while True:
-        order = rng.permutation(len(labels))
+        order = rng.permutation(len(images))
         for start in range(0, len(order) - config.batch_size + 1, config.batch_size):
             chosen = order[start : start + config.batch_size]
             xs = []
             for i in chosen:
-                images, masks = views[int(rng.integers(len(views)))]
-                extra = {}
-                if config.devices:
-                    extra["hm_metadata"] = [views[0][0][int(rng.choice(others[labels[i]]))]]
                 if masks[i] is None:
-                    image = augment(image=images[i], **extra)["image"]
-                    xs.append(gate(image, None, gate_config)[0])
+                    xs.append(gate(augment(image=images[i])["image"], None, gate_config)[0])
                     continue
-                out = augment(image=images[i], mask=masks[i].astype(np.uint8), **extra)
+                out = augment(image=images[i], mask=masks[i].astype(np.uint8))
                 mask = jitter_mask(out["mask"], rng, config.mask_jitter_px, config.mask_bites)
                 k = config.box_jitter_px
                 shift = tuple(int(v) for v in rng.integers(-k, k + 1, size=4))
@@ -120,11 +104,12 @@ def batches(views: list[View], labels: np.ndarray, config: ClsTrainConfig):
             yield np.stack(xs), eye[labels[chosen]]
 
 
-def fit_answer(logits: np.ndarray, labels: np.ndarray) -> AnswerConfig:
-    """The answer's settings fitted on the validation split's logits: the temperature,
-    then the familiarity threshold at that temperature."""
+def fit_answer(logits: np.ndarray, labels: np.ndarray, variants: tuple[int, ...]) -> AnswerConfig:
+    """The answer's settings fitted on the validation split's answer logits: the
+    temperature, then the familiarity threshold at that temperature."""
     temperature = fit_temperature(logits, labels)
-    return AnswerConfig(temperature, fit_threshold(energy(logits, temperature)))
+    threshold = fit_threshold(energy(logits, temperature))
+    return AnswerConfig(temperature, variants, threshold)
 
 
 def learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
@@ -245,8 +230,8 @@ def train_classifier(
         raise LunggateError(
             f"a {config.model.gate.input} classifier is trained on a lung finder's masks: give one"
         )
-    train_views = load_split(train, finder)
-    val_images, val_masks = load_split(val, finder)[0]  # as the pipeline answers
+    train_images, train_masks = load_split(train, finder)
+    val_images, val_masks = load_split(val, finder)
     y_train, y_val = labels_of(train), labels_of(val)
     x_val = gate_batch(val_images, val_masks, config.model.gate)[0]
     counts = np.bincount(y_train, minlength=len(CLASS_NAMES))
@@ -259,7 +244,7 @@ def train_classifier(
         tf.TensorSpec([None, len(CLASS_NAMES)], tf.float32),
     )
     dataset = tf.data.Dataset.from_generator(
-        lambda: batches(train_views, y_train, config),
+        lambda: batches(train_images, train_masks, y_train, config),
         output_signature=signature,
     ).prefetch(4)
     meta = {
@@ -297,7 +282,8 @@ def train_classifier(
     if not model.stop_training:
         model.fit(dataset, initial_epoch=warmup, epochs=warmup + config.epochs, **fit)
     best = LungClassifier.load(out)
-    answer = fit_answer(best.logits(x_val), y_val)
+    # One pass on the mask as found, until ``calibrate`` chooses the answer's variants.
+    answer = fit_answer(best.logits(x_val), y_val, (0,))
     final_meta = {
         **modelfile.read_meta(out),
         "answer": asdict(answer),
@@ -316,3 +302,39 @@ def train_classifier(
         "temperature": answer.temperature,
         "weights": str(out),
     }
+
+
+def calibrate(
+    weights: Path,
+    variants: tuple[int, ...],
+    finder: LungFinder,
+    data_root: Path,
+    split_file: Path = SPLIT_FILE,
+) -> dict:
+    """Make a trained masked classifier answer over ``variants``; refit its temperature.
+
+    Averaging over grown and shrunk masks is an inference setting, chosen on the
+    validation split after training; the temperature fitted to single-mask logits
+    would be off for averaged ones, so it is refitted on the same split, as the
+    pipeline sees it (burned-in overlays removed), and the familiarity threshold with it.
+    The weights file is left alone;
+    its sidecar records the setting and the answer's validation scores.
+    """
+    classifier = LungClassifier.load(weights)
+    if not classifier.masked:
+        raise ModelFileError(f"{weights} is a raw-input classifier: it uses no lung mask")
+    classifier.answer = AnswerConfig(mask_variants_px=variants)
+    (val,) = split_records(data_root, split_file, "val")
+    images, masks = finder.dataset(val)
+    labels = labels_of(val)
+    logits = classifier.answer_logits(images, masks)
+    pred = logits.argmax(-1)
+    answer = fit_answer(logits, labels, variants)
+    meta = modelfile.read_meta(weights)
+    meta["answer"] = asdict(answer)
+    meta["answer_val"] = {
+        "val_accuracy": float((pred == labels).mean()),
+        "val_macro_f1": float(f1_score(labels, pred, average="macro")),
+    }
+    modelfile.sidecar(weights).write_text(json.dumps(meta, indent=2) + "\n")
+    return {**meta["answer"], **meta["answer_val"]}

@@ -78,65 +78,14 @@ class BurnedInMarks(A.ImageOnlyTransform):
         return ("max_marks",)
 
 
-def device_variation() -> list[A.BasicTransform]:
-    """How films of one chest differ between hospitals' chains: another film's grey-level
-    curve, resampling down and up, lossy compression, blur or edge enhancement, CLAHE of
-    random strength, and noise.
-
-    A class that comes from its own sources can be named by how those sources render a
-    film (cxr4's COVID films share a resolution and grain, its Viral_Pneumonia films
-    another); these changes make such cues an unreliable guide to the label. The
-    histogram matching needs a reference film under the key ``hm_metadata`` (one of
-    another class, so a class's grey-level look stops naming it).
-    """
-    resample = [
-        A.Downscale(scale_range=(0.35, 0.95), interpolation_pair={"downscale": d, "upscale": u})
-        for d, u in (
-            (cv2.INTER_AREA, cv2.INTER_LINEAR),
-            (cv2.INTER_LINEAR, cv2.INTER_CUBIC),
-            (cv2.INTER_AREA, cv2.INTER_LANCZOS4),
-            (cv2.INTER_NEAREST, cv2.INTER_LINEAR),
-        )
-    ]
-    return [
-        A.HistogramMatching(blend_ratio=(0.3, 1.0), p=0.3),
-        A.OneOf(resample, p=0.5),
-        A.OneOf(
-            [
-                A.ImageCompression(compression_type="jpeg", quality_range=(20, 90)),
-                A.ImageCompression(compression_type="webp", quality_range=(20, 90)),
-            ],
-            p=0.35,
-        ),
-        A.OneOf(
-            [
-                A.GaussianBlur(sigma_limit=(0.4, 1.8)),
-                A.UnsharpMask(alpha=(0.2, 0.8), threshold=0),
-                A.Sharpen(alpha=(0.1, 0.4)),
-            ],
-            p=0.35,
-        ),
-        A.CLAHE(clip_limit=(1.0, 4.0), p=0.3),
-        A.GaussNoise(std_range=(0.01, 0.08), p=0.35),
-    ]
-
-
-def xray_augmentation(
-    mask_interpolation: int = cv2.INTER_LINEAR, marks: float = 0.0, devices: bool = False
-) -> A.Compose:
+def xray_augmentation(mask_interpolation: int = cv2.INTER_LINEAR, marks: float = 0.0) -> A.Compose:
     """Photometric and small geometric changes, applied to image and mask together.
 
     Args:
         mask_interpolation: how the mask is resampled by the affine warp.
         marks: probability of burning in random marks (``BurnedInMarks``); the mask
             is left as it was.
-        devices: the strong changes of ``device_variation`` in place of mild blur and
-            noise (each call then needs a reference film under ``hm_metadata``).
     """
-    mild = [
-        A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.Sharpen(alpha=(0.1, 0.3))], p=0.2),
-        A.GaussNoise(std_range=(0.01, 0.04), p=0.2),
-    ]
     return A.Compose(
         [
             A.Affine(
@@ -150,6 +99,7 @@ def xray_augmentation(
             BurnedInMarks(p=marks),
             A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
             A.RandomGamma(gamma_limit=(80, 125), p=0.5),
-            *(device_variation() if devices else mild),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.Sharpen(alpha=(0.1, 0.3))], p=0.2),
+            A.GaussNoise(std_range=(0.01, 0.04), p=0.2),
         ]
     )

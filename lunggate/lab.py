@@ -85,6 +85,17 @@ def cmd_train_cls(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from lunggate.classification.train import calibrate
+    from lunggate.segmentation.finder import LungFinder
+
+    weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
+    result = calibrate(
+        weights, tuple(args.mask_variants), LungFinder.load(), args.data_root, args.split_file
+    )
+    print(json.dumps(result))
+
+
 def cmd_eval_cls(args: argparse.Namespace) -> None:
     from lunggate.classification.classifier import LungClassifier
     from lunggate.classification.evaluate import evaluate_classifier
@@ -165,6 +176,23 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
     options.recipe(p, CLASSIFIER_RECIPES["masked"], f"; the raw twin: {CLASSIFIER_RECIPES['raw']}")
     p.add_argument("--out", type=Path, default=None, help="weights file (default data/models/)")
     p.set_defaults(func=cmd_train_cls)
+
+    p = cmds.add_parser(
+        "calibrate",
+        help="set a masked model's mask variants; refit its temperature and familiarity threshold",
+    )
+    options.data_root(p)
+    options.weights(p, None)
+    p.add_argument(
+        "--mask-variants",
+        type=int,
+        nargs="+",
+        required=True,
+        metavar="PX",
+        help="answer with the mean over the lung mask grown by each of these pixels "
+        "(negative shrinks; 0 must be one)",
+    )
+    p.set_defaults(func=cmd_calibrate)
 
     p = cmds.add_parser("eval-cls", help="metrics, calibration and in-lung attention on a split")
     options.data_root(p)

@@ -274,6 +274,7 @@ def compare(
     report["artifacts"], burned, after = comparison.artifact_test(originals, masks, clean)
     report["artifacts"]["kinds"] = list(config.artifacts.kinds)
     report["artifacts"]["seed"] = config.artifacts.seed
+    report["artifacts"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
     comparison.bar.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -358,7 +359,9 @@ def markdown(report: dict) -> str:
         "lung mask only; the whole pipeline, segmentation included, is re-run on them. "
         "The gate-leak row keeps the clean images' masks: the masked model's input depends "
         "only on the pixels under the mask (after overlay removal, whose repainting of a "
-        "mark's rim may reach lung pixels right against it). "
+        "mark's rim may reach lung pixels right against it), and on those up to "
+        f"{max(a['mask_variants_px'])} px beyond it, as its answer averages over masks grown "
+        "by up to that much (artifacts here may lie right against the mask). "
         "The layouts row repeats the whole test with other seeds: the same kinds of "
         "artifact, placed elsewhere. "
         f"The U-Net's masks on the burned images match the clean ones at median Dice "

@@ -33,6 +33,7 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
     original = save_tiny(tmp_path / "cls.npz")
     loaded = LungClassifier.load(tmp_path / "cls.npz")
     assert loaded.temperature == 2.0 and loaded.masked and loaded.name == "cnnx_masked"
+    assert loaded.mask_variants == (-4, -2, 0, 2, 4)  # the shipped default
     pairs = [synthetic_xray(seed, size) for seed, size in ((1, 96), (2, 64))]
     images = [p[0] for p in pairs]
     masks = [p[1] > 0 for p in pairs]
@@ -46,31 +47,39 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
     np.testing.assert_allclose(original.logits(x), loaded.logits(x), atol=0.05)
 
 
-def test_one_pass_answers_explains_and_pools(tmp_path: Path, keras_session):
+def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
+    from lunggate.core.masks import grow
+
     classifier = save_tiny(tmp_path / "cls.npz")
+    classifier.answer = AnswerConfig(mask_variants_px=(-2, 0, 2))
     pairs = [synthetic_xray(seed, 80) for seed in (3, 4, 5)]
     images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
-    x, _ = classifier.prepare(images, masks)
-    np.testing.assert_allclose(
-        classifier.answer_logits(images, masks), classifier.logits(x), atol=1e-5
-    )
+    each = [
+        classifier.logits(classifier.prepare(images, [grow(m, r) for m in masks])[0])
+        for r in (-2, 0, 2)
+    ]
+    np.testing.assert_allclose(classifier.answer_logits(images, masks), np.mean(each, 0), atol=1e-5)
+    assert not np.allclose(each[0], each[2])  # the variants do differ
     explained = classifier.explain(images, masks)
     probs = classifier.predict(images, masks)
     np.testing.assert_allclose([e.probabilities for e in explained], probs, atol=1e-5)
     assert [e.class_index for e in explained] == list(probs.argmax(-1))
-    # The pooled features are what the head reads: head(pooled) gives the logits.
+    # The pooled features are those of the mask as found: the head reads them to give
+    # that variant's logits.
     kernel, bias = classifier.model.get_layer("logits").get_weights()
     pooled = np.stack([e.pooled for e in explained])
-    np.testing.assert_allclose(pooled @ kernel + bias, classifier.logits(x), atol=1e-3)
+    np.testing.assert_allclose(pooled @ kernel + bias, each[1], atol=1e-3)
 
 
 def test_answer_settings_are_checked():
     from lunggate.core.errors import LunggateError
 
+    with pytest.raises(LunggateError, match="must include 0"):
+        AnswerConfig(mask_variants_px=(-2, 2))
     with pytest.raises(LunggateError, match="temperature must be positive"):
         AnswerConfig(temperature=0.0)
     with pytest.raises(LunggateError, match="unknown setting"):
-        AnswerConfig.from_dict({"temperature": 1.0, "mask_variants_px": [0]})
+        AnswerConfig.from_dict({"temperature": 1.0, "variants": [0]})
 
 
 def test_temperature_softens_probabilities(tmp_path: Path, keras_session):
@@ -110,7 +119,8 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     # One warm-up epoch (head only), then one of fine-tuning.
     assert [row["epoch"] for row in meta["history"]] == [1, 2]
     assert result["best_epoch"] in (1, 2) and meta["answer"]["temperature"] > 0
-    assert set(meta["answer"]) == {"temperature", "familiarity_threshold"}
+    assert meta["answer"]["mask_variants_px"] == [0]  # one pass until calibrated
+    assert meta["answer"]["familiarity_threshold"] is not None
     assert meta["class_names"] == list(CLASS_NAMES)
     assert (tmp_path / "reports" / "training_cls.png").is_file()
     # Below ``trainable_from`` the ImageNet weights are untouched (up to the float16 the
@@ -216,6 +226,23 @@ def test_masked_training_runs_on_the_unets_masks(tiny_dataset: Path, tmp_path: P
     assert meta["config"]["marks"] == 1.0 and meta["config"]["mask_bites"] == 3
     assert np.isfinite(meta["history"][-1]["val_loss"])  # the checkpoint's own, for the LR schedule
     assert LungClassifier.load(out).masked
+
+    # Choosing the answer's mask variants afterwards rewrites the sidecar, not the weights.
+    from lunggate.classification.train import calibrate
+
+    sha = modelfile.sha256(out)
+    result = calibrate(out, (-3, 0, 3), finder, tiny_dataset, tmp_path / "split.csv")
+    assert tuple(result["mask_variants_px"]) == (-3, 0, 3) and result["temperature"] > 0
+    assert result["familiarity_threshold"] is not None  # refitted on the averaged answer
+    assert LungClassifier.load(out).mask_variants == (-3, 0, 3)
+    assert modelfile.sha256(out) == sha
+    raw = tmp_path / "raw.npz"
+    raw_config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="raw", input_size=32))
+    modelfile.save(
+        new_model(raw_config).get_weights(), raw, {"config": {"model": raw_config.to_dict()}}
+    )
+    with pytest.raises(ModelFileError, match="raw-input"):
+        calibrate(raw, (0, 2), finder, tiny_dataset, tmp_path / "split.csv")
 
 
 def test_every_checkpoint_carries_the_history_so_far(tmp_path: Path, keras_session):

@@ -11,7 +11,17 @@ from lunggate.cli import build_parser, main
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 USERS = ["predict", "segment", "audit", "compare", "serve"]
-LAB = ["split", "train-seg", "eval-seg", "train-cls", "eval-cls", "eval-gate", "bench"]
+LAB = [
+    "split",
+    "train-seg",
+    "eval-seg",
+    "train-cls",
+    "calibrate",
+    "eval-cls",
+    "eval-familiarity",
+    "eval-gate",
+    "bench",
+]
 
 
 def test_users_commands_come_first_and_the_lab_behind_its_group(capsys):

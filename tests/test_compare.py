@@ -62,12 +62,14 @@ def fake_report() -> dict:
             "more_seeds": {"2": {"masked": 0.012, "raw": 0.3}},
             "kinds": ["letters"],
             "seed": 1,
+            "mask_variants_px": [-2, 0, 2],
         },
     }
 
 
 def test_markdown_lists_every_metric_for_both_models():
     text = markdown(fake_report())
+    assert "up to 2 px beyond it" in text  # what the grown mask variants can see
     for needle in (
         "accuracy",
         "macro-F1",
@@ -163,6 +165,7 @@ def test_compare_end_to_end_writes_every_part(
         assert report["artifacts"]["masked"]["flip_rate_fixed_masks"] == 0
         assert "without_burn_in_removal" not in report["artifacts"]
     assert report["artifacts"]["burn_in"]["enabled"] is removal
+    assert report["artifacts"]["mask_variants_px"] == [-4, -2, 0, 2, 4]  # the shipped default
     assert set(report["artifacts"]["by_kind"]) == set(report["artifacts"]["kinds"])
     # The test's own layout again gives its own figures; another is a figure too.
     again = report["artifacts"]["more_seeds"]

@@ -91,3 +91,14 @@ def test_damaged_model_file_is_one_clear_error_before_any_compiling(tmp_path, da
         Pipeline.load(PipelineConfig(segmenter_weights=seg, classifier_weights=cls))
     assert "allow_pickle" not in str(info.value)
     assert "compiling" not in capsys.readouterr().err
+
+
+def test_cross_source_reports_are_from_the_shipped_weights():
+    external = json.loads((REPORTS_DIR / "external_cxr-ext.json").read_text())
+    for kind, model in external["models"].items():
+        assert model["weights_sha256"] == modelfile.sha256(CLASSIFIER_WEIGHTS[kind]), kind
+        assert model["pooled"]["macro_f1_classes"] == ["COVID", "Lung_Opacity", "Normal"]
+    familiarity = json.loads((REPORTS_DIR / "familiarity.json").read_text())
+    assert familiarity["weights_sha256"] == modelfile.sha256(CLASSIFIER_WEIGHTS["masked"])
+    meta = modelfile.read_meta(CLASSIFIER_WEIGHTS["masked"])
+    assert familiarity["threshold"] == pytest.approx(meta["answer"]["familiarity_threshold"])
