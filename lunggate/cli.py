@@ -54,7 +54,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from lunggate.pipeline.predict import predict_files
 
     files = image_files(args.inputs)
-    for line in predict_files(_pipeline(args), files, args.out, args.json, args.guided):
+    lines = predict_files(
+        _pipeline(args), files, args.out, args.json, args.guided, roots=args.inputs
+    )
+    for line in lines:
         print(line, flush=True)
 
 

@@ -15,6 +15,19 @@ from lunggate.pipeline.imageio import decode
 from lunggate.pipeline.render import overlays
 
 
+def output_stem(path: Path, roots: Sequence[Path]) -> Path:
+    """Where a file's outputs go under the output folder, less their suffix: its path
+    relative to the first of ``roots`` (the folders given) that holds it, so two files
+    of one name in different subfolders never overwrite each other; a file given
+    directly is named by its stem."""
+    resolved = path.resolve()
+    for root in roots:
+        root = root.resolve()
+        if root.is_dir() and resolved.is_relative_to(root):
+            return resolved.relative_to(root).with_suffix("")
+    return Path(path.stem)
+
+
 def predict_files(
     pipeline: Pipeline,
     files: Sequence[Path],
@@ -22,10 +35,12 @@ def predict_files(
     as_json: bool = False,
     guided: bool = False,
     batch_size: int = 16,
+    roots: Sequence[Path] = (),
 ) -> Iterator[str]:
     """Analyse the files ``batch_size`` at a time (one pipeline batch each); yield each
     file's summary line (or JSON) in order, writing outputs to ``out`` (with a Guided
-    Grad-CAM overlay when ``guided``). A file that cannot be read yields its error line
+    Grad-CAM overlay when ``guided``), named by ``output_stem`` under the folders
+    ``roots`` the files were found in. A file that cannot be read yields its error line
     and the others go on."""
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -46,7 +61,9 @@ def predict_files(
             result = next(results)
             payload = {"file": str(path), **result.to_dict()}
             if out is not None:
+                stem = out / output_stem(path, roots)
+                stem.parent.mkdir(parents=True, exist_ok=True)
                 for kind, picture in overlays(image, result).items():
-                    write_png(out / f"{path.stem}_{kind}.png", picture)
-                (out / f"{path.stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
+                    write_png(stem.with_name(f"{stem.name}_{kind}.png"), picture)
+                stem.with_name(f"{stem.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
             yield json.dumps(payload) if as_json else result.summary(path.name)

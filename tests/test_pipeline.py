@@ -157,3 +157,23 @@ def test_predict_over_many_files_analyses_them_in_batches_and_keeps_their_order(
     one = original([read_gray(SAMPLES[2])])[0]
     written = (tmp_path / "out" / f"{SAMPLES[2].stem}.json").read_text()
     assert f'"label": "{one.label}"' in written
+
+
+def test_predict_names_outputs_by_their_path_under_the_folder_given(tiny_pipeline, tmp_path):
+    import shutil
+
+    from lunggate.pipeline.predict import predict_files
+
+    root = tmp_path / "films"
+    for ward in ("a", "b"):
+        (root / ward).mkdir(parents=True)
+        shutil.copy(SAMPLES[0] if ward == "a" else SAMPLES[1], root / ward / "x.png")
+    files = sorted(root.rglob("*.png"))
+    out = tmp_path / "out"
+    list(predict_files(tiny_pipeline, files, out, roots=[root]))
+    a, b = (out / ward / "x.json" for ward in ("a", "b"))
+    assert a.is_file() and b.is_file() and a.read_text() != b.read_text()
+    assert (out / "a" / "x_gradcam.png").is_file()
+    # A file given by itself is named by its stem.
+    list(predict_files(tiny_pipeline, [SAMPLES[2]], out, roots=[SAMPLES[2]]))
+    assert (out / f"{SAMPLES[2].stem}.json").is_file()
