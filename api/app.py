@@ -145,11 +145,11 @@ def _analyze_uploads(
                 decoded.append(decode(data))
             except ImageInputError as exc:
                 decoded.append(ApiError(INPUT_STATUS.get(exc.code, 422), exc.code, str(exc)))
-        good = [d for d in decoded if isinstance(d, DecodedImage)]
-        results = iter(pipeline.analyze_batch([d.pixels for d in good], guided) if good else [])
+        pixels = [d if isinstance(d, ApiError) else d.pixels for d in decoded]
+        results = pipeline.analyze_some(pixels, guided)
     return [
-        d if isinstance(d, ApiError) else _response(d, next(results), with_overlays or guided)
-        for d in decoded
+        r if isinstance(r, ApiError) else _response(d, r, with_overlays or guided)
+        for d, r in zip(decoded, results, strict=True)
     ]
 
 

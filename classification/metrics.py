@@ -24,7 +24,6 @@ def classification_metrics(
     """
     pred = probs.argmax(-1)
     k = len(class_names)
-    present_labels = sorted(set(int(v) for v in labels))
     cm = confusion_matrix(labels, pred, labels=range(k))
     per_class = {}
     for i, name in enumerate(class_names):
@@ -48,7 +47,7 @@ def classification_metrics(
     return {
         "accuracy": float((pred == labels).mean()),
         "macro_f1": macro_f1(labels, pred),
-        "macro_f1_classes": [class_names[i] for i in present_labels],
+        "macro_f1_classes": [class_names[i] for i in present_classes(labels)],
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "roc_auc": {
@@ -61,10 +60,20 @@ def classification_metrics(
     }
 
 
+def present_classes(labels: np.ndarray) -> list[int]:
+    """The class indices ``labels`` holds, in order."""
+    return sorted({int(v) for v in labels})
+
+
 def macro_f1(labels: np.ndarray, pred: np.ndarray) -> float:
     """Macro-F1 over the classes present in ``labels`` (see ``classification_metrics``)."""
-    present = sorted(set(int(v) for v in labels))
+    present = present_classes(labels)
     return float(f1_score(labels, pred, average="macro", labels=present, zero_division=0))
+
+
+def interval95(values: Sequence[float]) -> list[float]:
+    """The 2.5th and 97.5th percentiles of bootstrap ``values``: a 95 % interval."""
+    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
 def roc_curves(

@@ -92,8 +92,6 @@ def cmd_compare(args: argparse.Namespace) -> None:
     if args.external is not None:
         from lunggate.pipeline.external import ExternalConfig, evaluate_external, set_name
 
-        if not args.external.exists():
-            raise LunggateError(f"external set {args.external} does not exist")
         out = args.out or REPORTS_DIR
         config = ExternalConfig(bootstrap=args.bootstrap)
         report = evaluate_external(args.external, out, args.data_root, args.split_file, config)

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 from lunggate import options
-from lunggate.core.errors import LunggateError
 from lunggate.core.paths import (
     CLASSIFIER_RECIPES,
     CLASSIFIER_WEIGHTS,
@@ -126,8 +125,6 @@ def cmd_eval_gate(args: argparse.Namespace) -> None:
 def cmd_eval_familiarity(args: argparse.Namespace) -> None:
     from lunggate.pipeline.familiarity_report import evaluate_familiarity
 
-    if not args.external.exists():
-        raise LunggateError(f"external set {args.external} does not exist")
     weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
     report = evaluate_familiarity(args.data_root, args.external, args.out, args.split_file, weights)
     keys = ("threshold", "auroc_test_vs_external")

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -44,6 +45,8 @@ from lunggate.pipeline.result import (
 )
 from lunggate.segmentation.config import BurnInConfig
 from lunggate.segmentation.finder import Found, LungFinder
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,15 @@ class Pipeline:
     def analyze(self, image: np.ndarray, guided: bool = False) -> Result:
         """Run the pipeline on one 2-D uint8 grey image."""
         return self.analyze_batch([image], guided)[0]
+
+    def analyze_some(
+        self, items: Sequence[np.ndarray | T], guided: bool = False
+    ) -> list[Result | T]:
+        """``analyze_batch`` on the images among ``items``, as one batch; anything else
+        (a caller's reason a file could not be decoded) stays in its place."""
+        images = [x for x in items if isinstance(x, np.ndarray)]
+        results = iter(self.analyze_batch(images, guided) if images else [])
+        return [next(results) if isinstance(x, np.ndarray) else x for x in items]
 
     def analyze_batch(self, images: Sequence[np.ndarray], guided: bool = False) -> list[Result]:
         """Run the pipeline on many images, sharing forward passes.

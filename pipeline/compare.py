@@ -30,7 +30,7 @@ from lunggate.classification.attention import (
 )
 from lunggate.classification.classifier import LungClassifier
 from lunggate.classification.evaluate import attention_summary
-from lunggate.classification.metrics import classification_metrics, macro_f1
+from lunggate.classification.metrics import classification_metrics, interval95, macro_f1
 from lunggate.classification.sanity import randomisation_test
 from lunggate.core import CLASS_NAMES
 from lunggate.core.data import load_images
@@ -80,11 +80,7 @@ def bootstrap_ci(labels: np.ndarray, probs: np.ndarray, rounds: int, seed: int) 
         for i, c in enumerate(CLASS_NAMES):
             if (y == i).any():
                 samples[f"sensitivity_{c}"].append(float((pred[y == i] == i).mean()))
-    return {
-        name: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-        for name, v in samples.items()
-        if v
-    }
+    return {name: interval95(v) for name, v in samples.items() if v}
 
 
 def model_report(labels, probs, scores, areas, config: CompareConfig) -> dict:
@@ -105,8 +101,7 @@ def model_report(labels, probs, scores, areas, config: CompareConfig) -> dict:
 class Comparison:
     """Both models and the lung finder, loaded once, run on any image set."""
 
-    def __init__(self, config: CompareConfig = CompareConfig(), stages: int | None = None) -> None:
-        """``stages``: what the progress bar counts (default: the stages of ``compare``)."""
+    def __init__(self, config: CompareConfig = CompareConfig()) -> None:
         self.config = config
         self.finder = LungFinder.load(burn_in=config.burn_in)
         self.models = {k: LungClassifier.load(CLASSIFIER_WEIGHTS[k]) for k in ("masked", "raw")}
@@ -115,10 +110,11 @@ class Comparison:
             for k in CONTROLS
             if CLASSIFIER_WEIGHTS[k].is_file()
         }
-        if stages is None:  # masks, each model, randomisation, each artifact run
-            artifact_runs = 1 + len(config.more_seeds) + len(config.artifacts.kinds)
-            stages = 1 + len(self.everyone) + 1 + artifact_runs + config.burn_in.enabled
-        self.bar = tqdm(total=stages, desc="compare", unit="stage")
+        self.bar = tqdm(desc="compare", unit="stage")
+
+    def expect(self, stages: int) -> None:
+        """Set how many stages the progress bar counts (the caller's run knows)."""
+        self.bar.reset(total=stages)
 
     def stage(self, done: str) -> None:
         """Count a finished stage on the bar, saying which."""
@@ -256,6 +252,9 @@ def compare(
     originals = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
+    artifact_runs = 1 + len(config.more_seeds) + len(config.artifacts.kinds)
+    # Masks, each model, the randomisation test, each artifact run.
+    comparison.expect(1 + len(comparison.everyone) + 1 + artifact_runs + config.burn_in.enabled)
     images, masks = comparison.finder.dataset(records, originals)
     comparison.stage("lung masks")
     clean = comparison.run(images, masks)

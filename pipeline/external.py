@@ -25,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from lunggate.classification.metrics import classification_metrics, macro_f1
+from lunggate.classification.metrics import interval95, macro_f1, present_classes
 from lunggate.core import CLASS_NAMES
 from lunggate.core.data import Record, read_gray, scan_dataset
 from lunggate.core.errors import DatasetError
@@ -56,13 +56,15 @@ def external_records(path: Path) -> list[Record]:
     Classes may be missing; every row must name one of lunggate's.
 
     Raises:
-        DatasetError: not a folder or CSV, a row with an unknown label or a missing
-            file, or no rows at all.
+        DatasetError: the set does not exist or is not a folder or CSV, a row with an
+            unknown label or a missing file, or no rows at all.
     """
     if path.is_dir():
         return scan_dataset(path, require_masks=False, all_classes=False)
-    if path.suffix.lower() != ".csv" or not path.is_file():
+    if path.suffix.lower() != ".csv":
         raise DatasetError(f"external set {path} is neither a dataset folder nor a CSV file")
+    if not path.is_file():
+        raise DatasetError(f"external set {path} does not exist")
     records = []
     with path.open(newline="") as f:
         for k, row in enumerate(csv.DictReader(f)):
@@ -92,17 +94,12 @@ def set_name(path: Path) -> str:
     return path.parent.name if path.stem == "manifest" else path.stem
 
 
-def interval(values: list[float]) -> list[float]:
-    return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
-
-
 def scores(labels: np.ndarray, probs: np.ndarray, rounds: int, seed: int) -> dict:
     """Accuracy, macro-F1 over the classes present, per-class recall and one-vs-rest
     ROC-AUC of the present classes (where the set also holds other classes), each with a
     95 % percentile bootstrap interval; and which class the films were called."""
-    present = sorted(set(int(v) for v in labels))
+    present = present_classes(labels)
     pred = probs.argmax(-1)
-    metrics = classification_metrics(labels, probs)
 
     def figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         guess = p.argmax(-1)
@@ -125,8 +122,8 @@ def scores(labels: np.ndarray, probs: np.ndarray, rounds: int, seed: int) -> dic
     return {
         "n": int(len(labels)),
         **point,
-        "ci95": {k: interval(v) for k, v in samples.items() if v},
-        "macro_f1_classes": metrics["macro_f1_classes"],
+        "ci95": {k: interval95(v) for k, v in samples.items() if v},
+        "macro_f1_classes": [CLASS_NAMES[i] for i in present],
         "called": {c: int(called[i]) for i, c in enumerate(CLASS_NAMES)},
     }
 
@@ -156,8 +153,8 @@ def evaluate_external(
     ``external_<name>.json`` and ``.md`` to ``out``; return the JSON."""
     records = external_records(source)
     (test,) = split_records(data_root, split_file, "test")
-    comparison = Comparison(stages=2)  # lung masks of both sets, then two runs a model
-    comparison.bar.reset(total=2 + 2 * len(comparison.everyone))
+    comparison = Comparison()
+    comparison.expect(2 + 2 * len(comparison.everyone))  # both sets' masks; two runs a model
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     test_labels = np.array([CLASS_NAMES.index(r.label) for r in test])
     found = comparison.finder.find([read_gray(r.image) for r in records])

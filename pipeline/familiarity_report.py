@@ -67,13 +67,13 @@ def evaluate_familiarity(
     weights: Path = CLASSIFIER_WEIGHTS["masked"],
 ) -> dict:
     """Write ``familiarity.json``, ``.md`` and ``familiarity_risk_coverage.png`` to ``out``."""
+    ext = external_records(external)
+    val, test = split_records(data_root, split_file, "val", "test")
     classifier = LungClassifier.load(weights)
     threshold = classifier.familiarity_threshold
     if threshold is None:
         raise ModelFileError(f"{weights} has no familiarity threshold: retrain it with train-cls")
     finder = LungFinder.load()
-    val, test = split_records(data_root, split_file, "val", "test")
-    ext = external_records(external)
 
     def run(records: list[Record], images, masks) -> tuple[np.ndarray, np.ndarray]:
         logits = classifier.answer_logits(images, masks, progress="familiarity")

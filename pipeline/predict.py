@@ -52,13 +52,12 @@ def predict_files(
                 decoded.append(decode(path.read_bytes()).pixels)
             except LunggateError as exc:
                 decoded.append(f"{path.name}: ERROR, {exc}")
-        images = [d for d in decoded if isinstance(d, np.ndarray)]
-        results = iter(pipeline.analyze_batch(images, guided) if images else [])
-        for path, image in zip(chunk, decoded, strict=True):
-            if isinstance(image, str):
-                yield image
+        for path, image, result in zip(
+            chunk, decoded, pipeline.analyze_some(decoded, guided), strict=True
+        ):
+            if isinstance(result, str):
+                yield result
                 continue
-            result = next(results)
             payload = {"file": str(path), **result.to_dict()}
             if out is not None:
                 stem = out / output_stem(path, roots)

@@ -300,9 +300,6 @@ def _metrics_html(metrics: dict | None, classes: Sequence[str]) -> str:
 
 
 def _class_table(summary: dict, classes: Sequence[str]) -> str:
-    def cell(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.3f}"
-
     parts = [("predicted", summary["by_predicted_class"])]
     if "by_true_class" in summary:
         parts.append(("true", summary["by_true_class"]))
@@ -313,8 +310,8 @@ def _class_table(summary: dict, classes: Sequence[str]) -> str:
     body = "".join(
         f"<tr><td>{html.escape(c)}</td>"
         + "".join(
-            f"<td>{d[c]['n']}</td><td>{cell(d[c]['in_lung_median'])}</td>"
-            f"<td>{cell(d[c]['lift_median'])}</td><td>{d[c]['flagged']}</td>"
+            f"<td>{d[c]['n']}</td><td>{_num(d[c]['in_lung_median'])}</td>"
+            f"<td>{_num(d[c]['lift_median'])}</td><td>{d[c]['flagged']}</td>"
             for _, d in parts
         )
         + "</tr>"
@@ -374,7 +371,7 @@ familiar film can still be misread.</p>
 <p>The in-lung score is relevance mass accuracy: the share of the Grad-CAM's positive mass
 on the lung mask. Chance is the lung area fraction; <i>lift</i> is the score over chance
 (1 = no better than chance) and <i>ceiling</i> the highest score the explained map's grid
-allows. Median score {"n/a" if median is None else f"{median:.3f}"}, median lift
+allows. Median score {_num(median)}, median lift
 {"n/a" if lift is None else f"{lift:.2f}"}.</p>
 {_metrics_html(summary.get("against_labels"), classes)}
 <h2>Attention per class</h2>{_class_table(summary, classes)}
