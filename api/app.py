@@ -34,9 +34,9 @@ from lunggate.api.schemas import (
 )
 from lunggate.core import CLASS_NAMES, __version__
 from lunggate.core.errors import LunggateError
+from lunggate.core.imageio import DecodedImage, ImageInputError, decode
 from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
-from lunggate.pipeline.imageio import DecodedImage, ImageInputError, decode
 from lunggate.pipeline.render import overlays, png_bytes
 from lunggate.pipeline.result import Result
 

@@ -40,6 +40,7 @@ class LungClassifier:
         answer: AnswerConfig = AnswerConfig(),
         weights_sha256: str | None = None,
         batch_size: int = 8,
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -51,6 +52,7 @@ class LungClassifier:
         self._forward = serving_forward(
             keras.Model(model.input, [model.get_layer("pool").input, model.output]),
             f"classifier-{weights_sha256[:16]}" if weights_sha256 else None,
+            threads,
         )
         self._head = model.get_layer("logits").get_weights()[0]
         self._guided: GuidedBackprop | None = None  # built on the first request
@@ -58,8 +60,9 @@ class LungClassifier:
         self.cam_grid: tuple[int, int] = tuple(model.get_layer("pool").input_shape[1:3])
 
     @classmethod
-    def load(cls, path: str | Path) -> LungClassifier:
-        """Build the classifier its sidecar describes and load the weights file."""
+    def load(cls, path: str | Path, threads: int | None = None) -> LungClassifier:
+        """Build the classifier its sidecar describes and load the weights file;
+        ``threads``: its interpreter's CPU threads (None: all the machine's)."""
 
         def build(described: dict) -> tuple[ClassifierConfig, keras.Model]:
             config = ClassifierConfig.from_dict(described["model"])
@@ -67,7 +70,7 @@ class LungClassifier:
 
         meta, config, model = modelfile.restore(path, build)
         answer = AnswerConfig.from_dict(meta.get("answer", {}))
-        return cls(model, config, answer, modelfile.sha256(path))
+        return cls(model, config, answer, modelfile.sha256(path), threads=threads)
 
     @property
     def runtime(self) -> str:

@@ -162,3 +162,16 @@ def image_files(inputs: Sequence[Path]) -> list[Path]:
     if not files:
         raise DatasetError(f"no images found in {', '.join(map(str, inputs))}")
     return files
+
+
+def output_stem(path: Path, roots: Sequence[Path]) -> Path:
+    """Where a file's outputs go under the output folder, less their suffix: its path
+    relative to the first of ``roots`` (the folders given) that holds it, so two files
+    of one name in different subfolders never overwrite each other; a file given
+    directly is named by its stem."""
+    resolved = path.resolve()
+    for root in roots:
+        root = root.resolve()
+        if root.is_dir() and resolved.is_relative_to(root):
+            return resolved.relative_to(root).with_suffix("")
+    return Path(path.stem)

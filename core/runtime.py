@@ -51,14 +51,16 @@ class TensorFlowForward:
 
 class LiteRTForward:
     """A LiteRT interpreter of a converted model; calls are serialized (it is not
-    thread-safe), and XNNPACK spreads each call over the machine's cores, or over
-    ``LUNGGATE_THREADS`` of them (set by the Ray engine: one per CPU an actor holds)."""
+    thread-safe), and XNNPACK spreads each call over ``threads`` cores (None: all the
+    machine's; the Ray engine gives each actor one per CPU it holds)."""
 
     runtime = "litert"
 
-    def __init__(self, flatbuffer: bytes, output_names: list[str]) -> None:
-        threads = int(os.environ.get("LUNGGATE_THREADS") or 0) or os.cpu_count()
-        self._interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+    def __init__(
+        self, flatbuffer: bytes, output_names: list[str], threads: int | None = None
+    ) -> None:
+        self.threads = threads or os.cpu_count()
+        self._interpreter = Interpreter(model_content=flatbuffer, num_threads=self.threads)
         self._runner = self._interpreter.get_signature_runner()
         (self._input,) = self._runner.get_input_details()
         missing = set(output_names) - set(self._runner.get_output_details())
@@ -78,19 +80,22 @@ def convert(model: keras.Model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def serving_forward(model: keras.Model, key: str | None, cache_dir: Path = LITERT_CACHE) -> Forward:
+def serving_forward(
+    model: keras.Model, key: str | None, threads: int | None = None, cache_dir: Path = LITERT_CACHE
+) -> Forward:
     """LiteRT forward of ``model`` converted once and cached under ``key``.
 
     ``key`` names the weights (their SHA-256, plus a part name when one file holds
     several networks); ``None`` (unsaved weights) runs the model through TensorFlow.
-    A damaged cache file is converted again.
+    A damaged cache file is converted again. ``threads``: the interpreter's (None: all
+    the machine's cores).
     """
     if key is None:
         return TensorFlowForward(model)
     path = cache_dir / f"{key}-tf{tf.__version__}.tflite"
     if path.is_file():
         try:
-            return LiteRTForward(path.read_bytes(), model.output_names)
+            return LiteRTForward(path.read_bytes(), model.output_names, threads)
         except (OSError, ValueError, RuntimeError):
             pass  # damaged or foreign: convert again below
     print(f"lunggate: compiling {key} for this CPU (once per weights file, ~30 s)", file=sys.stderr)
@@ -104,4 +109,4 @@ def serving_forward(model: keras.Model, key: str | None, cache_dir: Path = LITER
         os.replace(tmp, path)
     except OSError as exc:  # a read-only install still serves, it just converts each run
         print(f"lunggate: cannot cache {path.name} ({exc.strerror})", file=sys.stderr)
-    return LiteRTForward(flatbuffer, model.output_names)
+    return LiteRTForward(flatbuffer, model.output_names, threads)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lunggate import options
 from lunggate.core.errors import LunggateError
 from lunggate.core.paths import REPORTS_DIR, SEGMENTER_WEIGHTS
-from lunggate.lab import add_lab
+from lunggate.lab import options
+from lunggate.lab.cli import add_lab
 from lunggate.stderr import without_native_noise
 
 if TYPE_CHECKING:  # loaded by the handlers, so --help stays instant
@@ -62,8 +62,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> None:
+    from lunggate.audit.run import audit
     from lunggate.core.data import image_files
-    from lunggate.pipeline.audit import audit
 
     # A missing or empty source fails before the models load.
     if args.source.is_dir():
@@ -76,7 +76,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
         raise LunggateError("--address and --workers are for --engine ray")
     engine = None
     if args.engine == "ray":
-        from lunggate.pipeline.ray_engine import RayEngine
+        from lunggate.audit.ray_engine import RayEngine
 
         engine = RayEngine(_config(args), args.address, args.workers)
     summary = audit(_pipeline(args), args.source, args.out, args.labels, engine)
@@ -90,7 +90,7 @@ def cmd_audit(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     if args.external is not None:
-        from lunggate.pipeline.external import ExternalConfig, evaluate_external, set_name
+        from lunggate.lab.external import ExternalConfig, evaluate_external, set_name
 
         out = args.out or REPORTS_DIR
         config = ExternalConfig(bootstrap=args.bootstrap)
@@ -102,7 +102,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         print(json.dumps({"n": report["n"], **brief}))
         print(f"report: {out / f'external_{set_name(args.external)}.md'}")
         return
-    from lunggate.pipeline.compare import CompareConfig, compare
+    from lunggate.lab.compare import CompareConfig, compare
 
     out = args.out or REPORTS_DIR / "compare"
     config = CompareConfig(bootstrap=args.bootstrap)

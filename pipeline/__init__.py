@@ -1,1 +1,2 @@
-"""What joins the stages: image I/O, gating, scoring, the ``analyze`` call and benchmarks."""
+"""What answers one image: the ``Pipeline`` (lungs, gate, classifier, Grad-CAM, the
+in-lung score), its typed ``Result``, the overlays drawn from it and ``lunggate predict``."""

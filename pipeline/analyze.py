@@ -62,6 +62,9 @@ class PipelineConfig:
     """A user's Keras classifier to audit in place of ``classifier_weights``."""
     user_model_config: Path | None = None
     """Its class names and preprocessing (``UserModelConfig``), required with it."""
+    threads: int | None = None
+    """CPU threads each network runs on (None: all the machine's cores). The Ray engine
+    gives each actor one per CPU it reserves."""
 
 
 class Pipeline:
@@ -113,12 +116,12 @@ class Pipeline:
             modelfile.read_meta(path)
             modelfile.load(path)
         classifier: Classifier = (
-            LungClassifier.load(config.classifier_weights)
+            LungClassifier.load(config.classifier_weights, config.threads)
             if ours
             else UserClassifier.load(config.user_model, config.user_model_config)
         )
         return cls(
-            LungFinder.load(config.segmenter_weights, config.burn_in),
+            LungFinder.load(config.segmenter_weights, config.burn_in, config.threads),
             classifier,
             config.attention_threshold,
         )

@@ -8,24 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lunggate.core.data import output_stem
 from lunggate.core.errors import LunggateError
+from lunggate.core.imageio import read_image
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
-from lunggate.pipeline.imageio import decode
 from lunggate.pipeline.render import overlays
-
-
-def output_stem(path: Path, roots: Sequence[Path]) -> Path:
-    """Where a file's outputs go under the output folder, less their suffix: its path
-    relative to the first of ``roots`` (the folders given) that holds it, so two files
-    of one name in different subfolders never overwrite each other; a file given
-    directly is named by its stem."""
-    resolved = path.resolve()
-    for root in roots:
-        root = root.resolve()
-        if root.is_dir() and resolved.is_relative_to(root):
-            return resolved.relative_to(root).with_suffix("")
-    return Path(path.stem)
 
 
 def predict_files(
@@ -49,7 +37,7 @@ def predict_files(
         decoded: list[np.ndarray | str] = []
         for path in chunk:
             try:
-                decoded.append(decode(path.read_bytes()).pixels)
+                decoded.append(read_image(path))
             except LunggateError as exc:
                 decoded.append(f"{path.name}: ERROR, {exc}")
         for path, image, result in zip(

@@ -86,9 +86,12 @@ class LungFinder:
 
     @classmethod
     def load(
-        cls, weights: str | Path = SEGMENTER_WEIGHTS, burn_in: BurnInConfig = BurnInConfig()
+        cls,
+        weights: str | Path = SEGMENTER_WEIGHTS,
+        burn_in: BurnInConfig = BurnInConfig(),
+        threads: int | None = None,
     ) -> LungFinder:
-        return cls(UNetSegmenter.load(weights), burn_in)
+        return cls(UNetSegmenter.load(weights, threads=threads), burn_in)
 
     def without_overlay_removal(self) -> LungFinder:
         """The same U-Net on the images as they are."""

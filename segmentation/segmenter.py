@@ -47,6 +47,7 @@ class UNetSegmenter:
         quality: QualityConfig = QualityConfig(),
         weights_sha256: str | None = None,
         batch_size: int = 8,
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.config = config
@@ -54,7 +55,7 @@ class UNetSegmenter:
         self.weights_sha256 = weights_sha256
         self.batch_size = batch_size
         self._forward = serving_forward(
-            model, f"unet-{weights_sha256[:16]}" if weights_sha256 else None
+            model, f"unet-{weights_sha256[:16]}" if weights_sha256 else None, threads
         )
 
     @property
@@ -64,16 +65,20 @@ class UNetSegmenter:
 
     @classmethod
     def load(
-        cls, path: str | Path = SEGMENTER_WEIGHTS, quality: QualityConfig = QualityConfig()
+        cls,
+        path: str | Path = SEGMENTER_WEIGHTS,
+        quality: QualityConfig = QualityConfig(),
+        threads: int | None = None,
     ) -> UNetSegmenter:
-        """Build the U-Net its sidecar describes and load the weights file."""
+        """Build the U-Net its sidecar describes and load the weights file; ``threads``:
+        its interpreter's CPU threads (None: all the machine's)."""
 
         def build(described: dict) -> tuple[UNetConfig, keras.Model]:
             config = UNetConfig.from_dict(described["unet"])
             return config, build_unet(config)
 
         _, config, model = modelfile.restore(path, build)
-        return cls(model, config, quality, weights_sha256=modelfile.sha256(path))
+        return cls(model, config, quality, modelfile.sha256(path), threads=threads)
 
     def predict_proba(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Lung probability maps, each resized back to its image's (H, W)."""

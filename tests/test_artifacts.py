@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_xray
-from lunggate.pipeline.artifacts import KINDS, ArtifactConfig, burn_artifacts
+from lunggate.lab.artifacts import KINDS, ArtifactConfig, burn_artifacts
 
 
 def sample(size: int = 128):

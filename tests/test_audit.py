@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLES
+from lunggate.audit.report import csv_columns
+from lunggate.audit.run import audit
 from lunggate.core import CLASS_NAMES
 from lunggate.core.errors import LunggateError
-from lunggate.pipeline.audit import audit
-from lunggate.pipeline.report import csv_columns
 
 
 def folder_of_studies(tmp_path: Path) -> Path:
@@ -159,7 +159,7 @@ def test_a_manifest_is_audited_and_its_bad_rows_become_rows(tiny_pipeline, tmp_p
 def test_an_image_the_pipeline_fails_on_is_a_row_not_a_failed_audit(tiny_pipeline, tmp_path):
     import numpy as np
 
-    from lunggate.pipeline.imageio import decode
+    from lunggate.core.imageio import decode
 
     root = folder_of_studies(tmp_path)
     poison = decode(sorted((root / "ward_a").iterdir())[0].read_bytes()).pixels

@@ -118,8 +118,8 @@ def synthetic_audit(n: int, out: Path) -> list[dict]:
     """``n`` audit entries as the pipeline writes them, with labels; no pictures."""
     import numpy as np
 
+    from lunggate.audit.report import write_reports
     from lunggate.core import CLASS_NAMES
-    from lunggate.pipeline.report import write_reports
 
     rng = np.random.default_rng(0)
     entries = []

@@ -74,6 +74,21 @@ def test_segment_writes_the_masks_the_pipeline_gates_with(tmp_path: Path, capsys
     assert mask[ring].all()  # ...and the lung around it stays
 
 
+def test_segment_reads_dicom_and_keeps_same_named_files_apart(tmp_path: Path, capsys):
+    import cv2
+    from files import dicom
+
+    image = cv2.imread(str(SAMPLES / "Normal__quex__Normal_10246.png"), cv2.IMREAD_GRAYSCALE)
+    for part in ("a", "b"):
+        (tmp_path / "in" / part).mkdir(parents=True)
+        (tmp_path / "in" / part / "x.dcm").write_bytes(dicom(image))
+    assert main(["segment", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.count("x.dcm: lung area") == 2
+    for part in ("a", "b"):
+        mask = cv2.imread(str(tmp_path / "out" / part / "x_mask.png"), cv2.IMREAD_GRAYSCALE)
+        assert mask.shape == image.shape and 0.1 < (mask > 0).mean() < 0.6
+
+
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "lunggate.cli", "--help"],

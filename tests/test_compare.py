@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from lunggate.core import CLASS_NAMES
-from lunggate.pipeline.artifacts import ArtifactConfig
-from lunggate.pipeline.compare import (
+from lunggate.lab.artifacts import ArtifactConfig
+from lunggate.lab.compare import (
     CompareConfig,
     bootstrap_ci,
     flip_stats,
@@ -115,7 +115,7 @@ def test_compare_end_to_end_writes_every_part(
     from lunggate.core.data import scan_dataset
     from lunggate.core.paths import CLASSIFIER_WEIGHTS
     from lunggate.core.splits import write_split
-    from lunggate.pipeline.compare import compare
+    from lunggate.lab.compare import compare
 
     # A tiny lungs-hidden control, so its rows are written whatever data/models holds.
     hidden = ClassifierConfig(backbone="cnnx", gate=GateConfig(input="lungs_hidden", input_size=32))

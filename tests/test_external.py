@@ -9,7 +9,7 @@ import pytest
 
 from lunggate.core import CLASS_NAMES
 from lunggate.core.errors import DatasetError
-from lunggate.pipeline.external import (
+from lunggate.lab.external import (
     ExternalConfig,
     external_records,
     markdown,
@@ -132,7 +132,7 @@ def test_external_report_end_to_end(tiny_dataset: Path, tmp_path: Path, monkeypa
     from lunggate.core.data import scan_dataset
     from lunggate.core.paths import CLASSIFIER_WEIGHTS
     from lunggate.core.splits import write_split
-    from lunggate.pipeline.external import evaluate_external
+    from lunggate.lab.external import evaluate_external
 
     for kind in ("masked", "raw", "lungs_hidden"):  # tiny random models of each input
         config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input=kind, input_size=32))

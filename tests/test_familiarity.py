@@ -11,7 +11,7 @@ from conftest import SAMPLES
 from lunggate.classification.config import AnswerConfig
 from lunggate.classification.familiarity import energy, fit_threshold
 from lunggate.core.data import read_gray
-from lunggate.pipeline.familiarity_report import COVERAGES, markdown, risk_coverage
+from lunggate.lab.familiarity_report import COVERAGES, markdown, risk_coverage
 
 
 def test_energy_is_the_temperatures_logsumexp():
@@ -98,7 +98,7 @@ def test_familiarity_report_end_to_end(tiny_dataset: Path, tmp_path: Path):
     from lunggate.core.data import scan_dataset
     from lunggate.core.errors import ModelFileError
     from lunggate.core.splits import write_split
-    from lunggate.pipeline.familiarity_report import evaluate_familiarity
+    from lunggate.lab.familiarity_report import evaluate_familiarity
 
     config = ClassifierConfig(backbone="cnnx", gate=GateConfig(input_size=32))
     weights = tmp_path / "masked.npz"

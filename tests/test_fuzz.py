@@ -12,7 +12,7 @@ from files import dicom, encode, gradient
 from pydicom.uid import RLELossless
 
 from lunggate.api.app import ApiConfig, create_app
-from lunggate.pipeline.imageio import ImageInputError, decode
+from lunggate.core.imageio import ImageInputError, decode
 
 TWELVE_BIT = gradient(dtype=np.uint16) >> 4
 SEEDS = {

@@ -7,7 +7,7 @@ import pytest
 from files import dicom, dicom_deflated, encode, gradient, png_with_header
 from pydicom.uid import RLELossless
 
-from lunggate.pipeline.imageio import ImageInputError, decode
+from lunggate.core.imageio import ImageInputError, decode
 
 
 def test_8bit_grey_png_passes_unchanged():
@@ -115,7 +115,7 @@ def test_exif_orientation_is_applied_on_read():
 
 
 def test_huge_images_are_shrunk_to_the_working_size_before_anything_else():
-    from lunggate.pipeline.imageio import WORKING_SIDE
+    from lunggate.core.imageio import WORKING_SIDE
 
     out = decode(encode(".png", gradient(3000, 2000)))
     assert max(out.pixels.shape) == WORKING_SIDE and out.pixels.shape == (1024, 683)
@@ -127,7 +127,7 @@ def test_huge_images_are_shrunk_to_the_working_size_before_anything_else():
 def test_deflated_dicom_that_inflates_beyond_the_limit_is_refused(monkeypatch):
     from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-    import lunggate.pipeline.imageio as imageio
+    import lunggate.core.imageio as imageio
 
     data = dicom(np.zeros((512, 512), np.uint16), compress=None)
     deflated = dicom_deflated(data, DeflatedExplicitVRLittleEndian)

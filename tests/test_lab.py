@@ -76,3 +76,13 @@ def test_train_seg_trains_its_recipe(monkeypatch, capsys):
     assert (config.epochs, config.learning_rate, config.marks) == (7, 5e-4, 0.5)
     assert config.unet.input_size == 128
     assert seen["recipe"] == "recipes/segmenter.toml epochs=7 learning_rate=5e-4"
+
+
+def test_repeated_set_options_all_count(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(
+        "lunggate.segmentation.train.train_segmenter",
+        lambda config, *a, **k: seen.update(config=config) or {},
+    )
+    assert main(["lab", "train-seg", "--set", "epochs=7", "--set", "learning_rate=5e-4"]) == 0
+    assert (seen["config"].epochs, seen["config"].learning_rate) == (7, 5e-4)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["core", "segmentation", "classification", "pipeline", "api", "lunggate"]
+LAYERS = ["core", "segmentation", "classification", "pipeline", "audit", "api", "lab", "lunggate"]
 """Bottom to top: folder names; ``lunggate/`` (the command line) is the roof."""
 IMPORT = re.compile(r"^\s*from lunggate(?:\.(\w+))?[.\w]* import (.*)$|^\s*import lunggate\.(\w+)")
 
@@ -40,7 +40,7 @@ def test_no_import_runs_upwards_or_into_another_stages_privates(folder):
             assert not private, f"{folder}/{name} imports {layer}'s private {private}"
 
 
-@pytest.mark.parametrize("name", ["pipeline", "api", "segmentation", "classification", "core"])
+@pytest.mark.parametrize("name", LAYERS[:-1])
 def test_stage_folders_install_under_lunggate_only(name, tmp_path):
     def run(code: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True)

@@ -15,9 +15,9 @@ from conftest import SAMPLES
 
 ray = pytest.importorskip("ray")
 
+from lunggate.audit.ray_engine import RayEngine  # noqa: E402
+from lunggate.audit.run import audit  # noqa: E402
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig  # noqa: E402
-from lunggate.pipeline.audit import audit  # noqa: E402
-from lunggate.pipeline.ray_engine import RayEngine  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -83,7 +83,7 @@ def test_access_log_drops_query_strings():
 
 @pytest.mark.slow
 def test_soak_serves_every_request_and_reports_memory_per_round():
-    from lunggate.api.soak import soak
+    from lunggate.lab.soak import soak
 
     report = soak(rounds=2, per_round=8, clients=4)
     assert report["requests"] == 16 and report["non_200"] == 0

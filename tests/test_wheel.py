@@ -31,7 +31,7 @@ def test_an_installed_wheel_carries_its_files_and_predicts(tmp_path: Path):
         "lunggate/recipes/classifier_masked.toml",
         "lunggate/reports/classification_masked.json",
         "lunggate/api/static/index.html",
-        "lunggate/pipeline/report.js",
+        "lunggate/audit/report.js",
     ):
         assert shipped in names, shipped
     # A fresh environment that borrows this one's dependencies (not its editable

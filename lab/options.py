@@ -1,4 +1,4 @@
-"""Command-line options that users' commands and the lab share."""
+"""Command-line options that users' commands (``lunggate.cli``) and the lab's share."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ def recipe(parser: argparse.ArgumentParser, default: Path, also: str = "") -> No
     parser.add_argument(
         "--set",
         nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
         help="override recipe settings, e.g. epochs=4",

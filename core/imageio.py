@@ -1,4 +1,8 @@
-"""Decoding what users upload: PNG/JPEG (8/16-bit, grey/RGB/RGBA) and DICOM.
+"""The one reader of users' images: PNG/JPEG (8/16-bit, grey/RGB/RGBA) and DICOM,
+from an upload's bytes (``decode``) or a file (``read_image``).
+
+Every command that takes users' images (predict, segment, audit on either engine, the
+API) reads them here, so each accepts the same formats and shrinks them the same way.
 
 Everything becomes a 2-D uint8 grey image no larger than ``WORKING_SIDE`` per side,
 so nothing after decoding costs more for a huge upload than for a normal film. Bad
@@ -13,6 +17,7 @@ from __future__ import annotations
 import io
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -225,3 +230,19 @@ def decode(data: bytes) -> DecodedImage:
         return decoded
     info = {**decoded.info, "original_width": w, "original_height": h}
     return DecodedImage(shrink(decoded.pixels), decoded.format, info)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A file's grey pixels, decoded as ``decode`` does.
+
+    Raises:
+        ImageInputError: the file is missing or cannot be read (the message names it),
+            or its bytes do not decode.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageInputError("unreadable_image", f"{path} does not exist") from None
+    except OSError as exc:
+        raise ImageInputError("unreadable_image", f"{path} cannot be read ({exc})") from None
+    return decode(data).pixels

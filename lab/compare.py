@@ -5,7 +5,7 @@ ROC-AUC with 95 % bootstrap intervals; the in-lung attention distribution; and t
 counterfactual artifact test (artifacts burned in outside the lungs; the share of
 predictions that change class and the mean absolute change of the probability of the
 originally predicted class). ``lunggate compare --external`` scores the
-same models on films from other sources instead (``pipeline.external``).
+same models on films from other sources instead (``lab.external``).
 
 Beside them, the lungs-hidden control (``CONTROLS``, when its weights are there): the
 same recipe trained on the gate's complement, seeing only what lies outside the lungs.
@@ -37,7 +37,7 @@ from lunggate.core.data import load_images
 from lunggate.core.overlays import to_rgb
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.pipeline.artifacts import ArtifactConfig, burn_artifacts
+from lunggate.lab.artifacts import ArtifactConfig, burn_artifacts
 from lunggate.segmentation.config import BurnInConfig
 from lunggate.segmentation.finder import Found, LungFinder
 from lunggate.segmentation.metrics import dice

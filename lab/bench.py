@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lunggate.audit.engines import Engine, LocalEngine
 from lunggate.classification.classifier import LungClassifier
 from lunggate.core.data import image_files, read_gray
+from lunggate.core.imageio import decode
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
-from lunggate.pipeline.engines import Engine, LocalEngine
-from lunggate.pipeline.imageio import decode
 from lunggate.segmentation.segmenter import UNetSegmenter
 
 
@@ -200,8 +200,8 @@ def audit_throughput(images: int) -> dict:
     """Images per second of ``lunggate audit`` on ``images`` copies of the samples, for
     each engine: over the whole run (start-up included: Ray, and the pipeline loaded by
     every actor) and steady (from the first batch back to the last)."""
-    from lunggate.pipeline.audit import audit
-    from lunggate.pipeline.ray_engine import RayEngine
+    from lunggate.audit.ray_engine import RayEngine
+    from lunggate.audit.run import audit
 
     files = image_files([SAMPLES_DIR])
     report = {}

@@ -14,10 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
+from lunggate.audit.sources import Item, decode_item
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
 from lunggate.pipeline.render import overlays
-from lunggate.pipeline.sources import Item, decode_item
 
 
 class Engine(Protocol):

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from lunggate.audit.engines import analyze_decoded, failed
+from lunggate.audit.sources import Item, decode_batch
 from lunggate.core.errors import LunggateError
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
-from lunggate.pipeline.engines import analyze_decoded, failed
-from lunggate.pipeline.sources import Item, decode_batch
 
 
 def _ray():
@@ -44,8 +43,7 @@ class Analyst:
     """A Ray actor: the pipeline, loaded once, analysing decoded batches."""
 
     def __init__(self, config: PipelineConfig, out: str) -> None:
-        os.environ["LUNGGATE_THREADS"] = "1"  # one CPU reserved, one thread used
-        self.pipeline = Pipeline.load(config)
+        self.pipeline = Pipeline.load(replace(config, threads=1))  # one CPU reserved
         self.out = Path(out)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

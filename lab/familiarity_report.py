@@ -24,7 +24,7 @@ from lunggate.core.data import Record, read_gray
 from lunggate.core.errors import ModelFileError
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.pipeline.external import external_records, set_name
+from lunggate.lab.external import external_records, set_name
 from lunggate.segmentation.finder import LungFinder
 
 COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5)

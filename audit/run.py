@@ -15,11 +15,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from lunggate.audit.engines import Engine, LocalEngine
+from lunggate.audit.report import write_reports
+from lunggate.audit.sources import read_source
 from lunggate.core.errors import LunggateError
 from lunggate.pipeline.analyze import Pipeline
-from lunggate.pipeline.engines import Engine, LocalEngine
-from lunggate.pipeline.report import write_reports
-from lunggate.pipeline.sources import read_source
 
 
 def _done(jsonl: Path) -> dict[str, dict]:

@@ -11,7 +11,6 @@ import argparse
 import json
 from pathlib import Path
 
-from lunggate import options
 from lunggate.core.paths import (
     CLASSIFIER_RECIPES,
     CLASSIFIER_WEIGHTS,
@@ -23,6 +22,7 @@ from lunggate.core.paths import (
     SEGMENTER_WEIGHTS,
     SPLIT_FILE,
 )
+from lunggate.lab import options
 
 
 def recipe_name(recipe: Path, overrides: list[str]) -> str:
@@ -123,7 +123,7 @@ def cmd_eval_gate(args: argparse.Namespace) -> None:
 
 
 def cmd_eval_familiarity(args: argparse.Namespace) -> None:
-    from lunggate.pipeline.familiarity_report import evaluate_familiarity
+    from lunggate.lab.familiarity_report import evaluate_familiarity
 
     weights = args.weights or CLASSIFIER_WEIGHTS["masked"]
     report = evaluate_familiarity(args.data_root, args.external, args.out, args.split_file, weights)
@@ -132,11 +132,11 @@ def cmd_eval_familiarity(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from lunggate.pipeline.bench import run_bench
+    from lunggate.lab.bench import run_bench
 
     report = run_bench(args.out, args.repeats, args.backbones, args.audit, args.batch)
     if args.soak:
-        from lunggate.api.soak import soak
+        from lunggate.lab.soak import soak
 
         report["soak"] = soak(rounds=30, per_round=96, clients=16)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

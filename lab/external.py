@@ -31,7 +31,7 @@ from lunggate.core.data import Record, read_gray, scan_dataset
 from lunggate.core.errors import DatasetError
 from lunggate.core.paths import SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.pipeline.compare import Comparison
+from lunggate.lab.compare import Comparison
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 
 from lunggate.core.data import image_files
 from lunggate.core.errors import LunggateError
-from lunggate.pipeline.imageio import decode
+from lunggate.core.imageio import read_image
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,8 @@ def read_source(source: Path, classes: Sequence[str], labels: Path | None = None
 def decode_item(item: Item) -> tuple[np.ndarray | None, str | None]:
     """The image's grey pixels, or why it cannot be read."""
     try:
-        return decode(item.file.read_bytes()).pixels, None
-    except FileNotFoundError:
-        return None, f"{item.file} does not exist"
-    except (LunggateError, OSError) as exc:
+        return read_image(item.file), None
+    except LunggateError as exc:
         return None, str(exc)
 
 
