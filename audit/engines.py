@@ -1,9 +1,9 @@
 """How an audit's images get analysed: the local engine, and the steps every engine
 shares (decoding an item, analysing decoded images into result entries).
 
-An engine takes the items still to do and yields entries (a result as a dict, or an
-unreadable or failed image's status and reason) as they are done; the audit writes
-them down, so whatever engine ran, a rerun resumes where it stopped.
+An engine takes the items still to do and yields ``AuditEntry`` objects (a result, or
+why an image has none) as they are done; the audit writes them down, so whatever
+engine ran, a rerun resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from lunggate.audit.entry import AuditEntry
 from lunggate.audit.sources import Item, decode_item
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
@@ -24,18 +25,14 @@ class Engine(Protocol):
     name: str
     writes_parquet: bool
 
-    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[dict]]:
+    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[AuditEntry]]:
         """Entries for ``items``, a batch at a time, in any order."""
         ...
 
 
-def failed(key: str, reason: str) -> dict:
-    return {"path": key, "status": "error", "reason": reason}
-
-
 def analyze_decoded(
     pipeline: Pipeline, decoded: Sequence[tuple[str, np.ndarray]], out: Path
-) -> list[dict]:
+) -> list[AuditEntry]:
     """Entries for decoded images (key, pixels), with their overlays written to
     ``out/overlays``. A batch that fails is retried image by image, so one image the
     pipeline cannot handle becomes a row with the reason, not a failed audit."""
@@ -45,7 +42,8 @@ def analyze_decoded(
         results = pipeline.analyze_batch([pixels for _, pixels in decoded])
     except Exception as exc:  # noqa: BLE001 - isolated below, image by image
         if len(decoded) == 1:
-            return [failed(decoded[0][0], f"analysis failed: {type(exc).__name__}: {exc}")]
+            why = f"analysis failed: {type(exc).__name__}: {exc}"
+            return [AuditEntry(path=decoded[0][0], error=why)]
         return [e for one in decoded for e in analyze_decoded(pipeline, [one], out)]
     entries = []
     for (key, image), result in zip(decoded, results, strict=True):
@@ -53,13 +51,8 @@ def analyze_decoded(
         pictures = overlays(image, result)
         for kind, picture in pictures.items():
             write_png(out / "overlays" / f"{stem}_{kind}.png", picture)
-        entries.append(
-            {
-                "path": key,
-                **result.to_dict(),
-                "overlays": {k: f"overlays/{stem}_{k}.png" for k in pictures},
-            }
-        )
+        files = {k: f"overlays/{stem}_{k}.png" for k in pictures}
+        entries.append(AuditEntry(path=key, result=result, overlays=files))
     return entries
 
 
@@ -73,7 +66,7 @@ class LocalEngine:
         self.pipeline = pipeline
         self.batch_size = batch_size
 
-    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[dict]]:
+    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[AuditEntry]]:
         for start in range(0, len(items), self.batch_size):
             chunk = items[start : start + self.batch_size]
             decoded, entries = [], []
@@ -82,5 +75,5 @@ class LocalEngine:
                 if reason is None:
                     decoded.append((item.key, pixels))
                 else:
-                    entries.append(failed(item.key, reason))
+                    entries.append(AuditEntry(path=item.key, error=reason))
             yield entries + analyze_decoded(self.pipeline, decoded, out)

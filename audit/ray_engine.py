@@ -15,7 +15,6 @@ the output folder must be on storage every node sees.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lunggate.audit.engines import analyze_decoded, failed
+from lunggate.audit.engines import analyze_decoded
+from lunggate.audit.entry import AuditEntry
 from lunggate.audit.sources import Item, decode_batch
 from lunggate.core.errors import LunggateError
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
@@ -58,14 +58,14 @@ class Analyst:
         )
         for key, pixels, height, width, reason in rows:
             if reason:
-                entries.append(failed(str(key), str(reason)))
+                entries.append(AuditEntry(path=str(key), error=str(reason)))
             else:
                 image = np.frombuffer(pixels, np.uint8).reshape(int(height), int(width))
                 decoded.append((str(key), image))
         entries += analyze_decoded(self.pipeline, decoded, self.out)
         return {
-            "key": np.array([e["path"] for e in entries], dtype=object),
-            "entry": np.array([json.dumps(e) for e in entries], dtype=object),
+            "key": np.array([e.path for e in entries], dtype=object),
+            "entry": np.array([e.model_dump_json() for e in entries], dtype=object),
         }
 
 
@@ -88,7 +88,7 @@ class RayEngine:
     name = "ray"
     writes_parquet = True
 
-    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[dict]]:
+    def run(self, items: Sequence[Item], out: Path) -> Iterator[list[AuditEntry]]:
         ray = _ray()
         started = not ray.is_initialized()
         if started:
@@ -107,7 +107,7 @@ class RayEngine:
             if started:
                 ray.shutdown()
 
-    def _stream(self, ray, items: Sequence[Item], out: Path) -> Iterator[list[dict]]:
+    def _stream(self, ray, items: Sequence[Item], out: Path) -> Iterator[list[AuditEntry]]:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         workers = self.workers or cpus
         if not 1 <= workers <= cpus:
@@ -136,4 +136,4 @@ class RayEngine:
             num_cpus=1,  # Ray Data restarts a dead actor and retries its batch by default
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            yield [json.loads(e) for e in batch["entry"]]
+            yield [AuditEntry.model_validate_json(e) for e in batch["entry"]]

@@ -13,33 +13,35 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from lunggate.audit.engines import Engine, LocalEngine
+from lunggate.audit.entry import AuditEntry
 from lunggate.audit.report import write_reports
 from lunggate.audit.sources import read_source
 from lunggate.core.errors import LunggateError
 from lunggate.pipeline.analyze import Pipeline
 
 
-def _done(jsonl: Path) -> dict[str, dict]:
+def _done(jsonl: Path) -> dict[str, AuditEntry]:
     if not jsonl.is_file():
         return {}
     done = {}
     for line in jsonl.read_text().splitlines():
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
+            entry = AuditEntry.from_row(json.loads(line))
+        except (json.JSONDecodeError, KeyError, TypeError, ValidationError):
             continue  # a line cut off by an interruption is simply redone
-        done[entry["path"]] = entry
+        done[entry.path] = entry
     return done
 
 
-def _same_model(done: dict[str, dict], pipeline: Pipeline, out: Path) -> None:
+def _same_model(done: dict[str, AuditEntry], pipeline: Pipeline, out: Path) -> None:
     """An output folder resumes only the audit of the same classifier."""
     mine = pipeline.models.classifier.sha256
     for entry in done.values():
-        theirs = ((entry.get("models") or {}).get("classifier") or {}).get("sha256")
+        theirs = None if entry.result is None else entry.result.models.classifier.sha256
         if theirs is not None and theirs != mine:
             raise LunggateError(
                 f"{out} holds an audit of another classifier (sha256 {str(theirs)[:12]}); "
@@ -79,15 +81,15 @@ def audit(
     ):
         for entries in engine.run(todo, out):
             for entry in entries:
-                sink.write(json.dumps(entry) + "\n")
-                done[entry["path"]] = entry
+                sink.write(json.dumps(entry.to_row()) + "\n")
+                done[entry.path] = entry
             sink.flush()
             bar.update(len(entries))
-    entries = []
-    for item in found.items:
-        if item.key in done:
-            truth = found.labels.get(item.key)
-            entries.append({**done[item.key], "truth": truth} if found.labels else done[item.key])
+    entries = [
+        done[item.key].model_copy(update={"truth": found.labels.get(item.key)})
+        for item in found.items
+        if item.key in done
+    ]
     summary = write_reports(
         entries, out, classes, pipeline.models.model_dump(), parquet=engine.writes_parquet
     )

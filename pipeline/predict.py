@@ -46,7 +46,7 @@ def predict_files(
             if isinstance(result, str):
                 yield result
                 continue
-            payload = {"file": str(path), **result.to_dict()}
+            payload = {"path": str(path), **result.to_dict()}
             if out is not None:
                 stem = out / output_stem(path, roots)
                 stem.parent.mkdir(parents=True, exist_ok=True)

@@ -203,3 +203,23 @@ def test_audit_counts_unfamiliar_films_and_scores_them_apart(tiny_pipeline, tmp_
     assert {r["familiarity.unfamiliar"] for r in rows if r["status"] == "ok"} == {"True"}
     html = (tmp_path / "report" / "report.html").read_text()
     assert "3 unlike the training data" in html and 'id="familiar"' in html
+
+
+def test_an_entry_survives_its_row_and_the_jsonl_keeps_the_flat_layout(tiny_pipeline, tmp_path):
+    from lunggate.audit.entry import AuditEntry
+
+    out = tmp_path / "report"
+    audit(tiny_pipeline, folder_of_studies(tmp_path), out)
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    ok = next(r for r in rows if r["status"] == "ok")
+    bad = next(r for r in rows if r["status"] == "error")
+    assert {"path", "label", "probabilities", "attention", "overlays"} <= ok.keys()
+    assert set(bad) == {"path", "status", "reason"}
+    for row in (ok, bad):
+        entry = AuditEntry.from_row(row)
+        assert entry.to_row() == row and entry.status == row["status"]
+    entry = AuditEntry.from_row(ok)
+    assert entry.label == ok["label"] and entry.attention.in_lung == ok["attention"]["in_lung"]
+    assert (
+        AuditEntry.from_row(bad).reason == bad["reason"] and AuditEntry.from_row(bad).label is None
+    )

@@ -118,10 +118,12 @@ def synthetic_audit(n: int, out: Path) -> list[dict]:
     """``n`` audit entries as the pipeline writes them, with labels; no pictures."""
     import numpy as np
 
+    from lunggate.audit.entry import AuditEntry
     from lunggate.audit.report import write_reports
     from lunggate.core import CLASS_NAMES
 
     rng = np.random.default_rng(0)
+    model = {"name": "synthetic", "sha256": None, "runtime": "litert"}
     entries = []
     for k in range(n):
         if k % 97 == 0:
@@ -135,6 +137,13 @@ def synthetic_audit(n: int, out: Path) -> list[dict]:
                 "status": "ok",
                 "label": CLASS_NAMES[int(probs.argmax())],
                 "probabilities": dict(zip(CLASS_NAMES, probs.round(4).tolist(), strict=True)),
+                "burn_in": {
+                    "enabled": True,
+                    "removed_fraction": 0.0,
+                    "segmented_twice": False,
+                    "carved_lung_fraction": 0.0,
+                },
+                "lung": {"area_fraction": 0.25, "components": 2, "ok": True},
                 "attention": {
                     "in_lung": round(score, 4),
                     "lung_area_fraction": 0.25,
@@ -143,11 +152,19 @@ def synthetic_audit(n: int, out: Path) -> list[dict]:
                     "flag": "outside_lungs" if score < 0.25 else None,
                     "threshold": 0.25,
                 },
+                "models": {
+                    "lunggate": "0",
+                    "segmenter": model,
+                    "classifier": model,
+                    "masked": True,
+                    "classes": list(CLASS_NAMES),
+                },
+                "timings_ms": {},
                 "truth": CLASS_NAMES[k % 4],
             }
         )
     out.mkdir(parents=True, exist_ok=True)
-    write_reports(entries, out, CLASS_NAMES)
+    write_reports([AuditEntry.from_row(e) for e in entries], out, CLASS_NAMES)
     return entries
 
 

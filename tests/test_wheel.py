@@ -32,6 +32,7 @@ def test_an_installed_wheel_carries_its_files_and_predicts(tmp_path: Path):
         "lunggate/reports/classification_masked.json",
         "lunggate/api/static/index.html",
         "lunggate/audit/report.js",
+        "lunggate/audit/report.html.j2",
     ):
         assert shipped in names, shipped
     # A fresh environment that borrows this one's dependencies (not its editable
