@@ -33,7 +33,7 @@ from lunggate.api.schemas import (
     PredictResponse,
 )
 from lunggate.core import CLASS_NAMES, __version__
-from lunggate.core.errors import LunggateError
+from lunggate.core.environment import ATTENTION_THRESHOLD, env_float
 from lunggate.core.imageio import DecodedImage, ImageInputError, decode
 from lunggate.core.paths import REPORTS_DIR, SPLIT_FILE
 from lunggate.pipeline.analyze import Pipeline, PipelineConfig
@@ -73,20 +73,9 @@ class ApiConfig:
         return cls(
             max_upload_bytes=int(os.environ.get("LUNGGATE_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)),
             api_key=os.environ.get("LUNGGATE_API_KEY") or None,
-            request_budget_s=_env_float("LUNGGATE_REQUEST_BUDGET_S") or 60.0,
-            pipeline=PipelineConfig(attention_threshold=_env_float("LUNGGATE_ATTENTION_THRESHOLD")),
+            request_budget_s=env_float("LUNGGATE_REQUEST_BUDGET_S") or 60.0,
+            pipeline=PipelineConfig(attention_threshold=env_float(ATTENTION_THRESHOLD)),
         )
-
-
-def _env_float(name: str) -> float | None:
-    """A float environment variable, or None when unset; a clear error when malformed."""
-    value = os.environ.get(name)
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise LunggateError(f"{name} must be a number, got {value!r}") from None
 
 
 class ApiError(Exception):

@@ -22,7 +22,7 @@ class GateConfig:
     ``masked``: pixels outside the U-Net lung mask take the lungs' mean grey, and the
     lungs' bounding box (plus ``margin_fraction``) is cropped; cropping also removes the
     body-size cue that separates children from adults. The mask itself is kept, not
-    a band around it: a band let artifacts burned in next to the lungs reach the
+    a band around it: a band let marks burned in next to the lungs reach the
     classifier, which ``lunggate compare`` measures as the gate-leak flip rate.
     ``raw``: the whole image, for comparison. ``lungs_hidden``: the whole image with
     the lungs filled, for the control that measures how much of the label the data
@@ -128,6 +128,10 @@ class ClsTrainConfig:
     """Masked input: move each side of the lungs' crop by up to this many pixels."""
     init_weights: str | None = None
     """Continue from these weights (same architecture and gate) instead of ``pretrained``."""
+    beat_init_weights: bool = True
+    """A continued run keeps an epoch only when it beats ``init_weights`` on validation.
+    False for a continuation that trains for what the validation split cannot show
+    (films from other hospitals): it keeps the best of its own epochs."""
     pretrained: str | None = "imagenet"
     """The backbone's starting weights: ``imagenet`` (for ``backbones.PRETRAINED``), a
     local file, or None for random initialisation."""
@@ -142,3 +146,6 @@ class ClsTrainConfig:
     the cost of a step on this CPU."""
     marks: float = 0.3
     """Share of training images given random burned-in marks, over the lungs too."""
+    mixstyle: float = 0.0
+    """Probability per batch that MixStyle (``classification.mixstyle``) mixes the channel
+    statistics of training images at the backbone's style points; 0: never."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lunggate.classification.mixstyle import MixStyle
 from lunggate.classification.torch_weights import read_state_dict
 from lunggate.core.backend import keras
 from lunggate.core.errors import ModelFileError
@@ -35,6 +36,9 @@ STAGES = (
     (3, 1, 6, 320, 1),
 )
 STEM, HEAD = 32, 1280
+MIXSTYLE_AFTER = (2, 4)
+"""The blocks that end stages 2 and 3 (24 and 40 channels): MixStyle's points, early
+enough that their statistics are the film's style rather than its findings."""
 _EPS = 1e-3
 IMAGENET_PIXEL_SCALE = 128.0
 """ImageNet input is RGB as (x - 127) / 128."""
@@ -94,6 +98,8 @@ def build_efficientnet_lite0(
     for kernel, stride, expand, out, repeats in STAGES:
         for r in range(repeats):
             x = _block(x, index, kernel, stride if r == 0 else 1, expand, out)
+            if index in MIXSTYLE_AFTER:
+                x = MixStyle(name=f"block{index}_mixstyle")(x)
             index += 1
     x = L.Conv2D(HEAD, 1, use_bias=False, name="head")(x)
     x = _bn_relu(x, "head")

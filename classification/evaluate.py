@@ -113,7 +113,7 @@ def evaluate_classifier(
         "n": len(records),
         "weights_sha256": classifier.weights_sha256,
         "segmenter_sha256": finder.segmenter.weights_sha256,
-        "burn_in": asdict(finder.burn_in),
+        "mark_removal": asdict(finder.mark_removal),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"classification_{kind}" + ("" if split == "test" else f"_{split}")

@@ -22,6 +22,7 @@ from lunggate.classification.classifier import LungClassifier, new_model
 from lunggate.classification.config import AnswerConfig, ClassifierConfig, ClsTrainConfig
 from lunggate.classification.familiarity import energy, fit_threshold
 from lunggate.classification.gating import gate, gate_batch
+from lunggate.classification.mixstyle import MixStyle
 from lunggate.classification.plots import plot_history
 from lunggate.core import CLASS_NAMES, modelfile
 from lunggate.core.augment import xray_augmentation
@@ -46,14 +47,14 @@ def load_split(
 ) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     """Images at native size and, for masked models (given a lung finder), their masks.
 
-    Training sees the images as they are, burned-in marks included (no overlay
+    Training sees the images as they are, burned-in marks included (no mark
     removal): the corpus's own marks and the ``marks`` augmentation teach the model
     to ignore what the removal misses.
     """
     images = list(load_images([r.image for r in records]))
     if finder is None:
         return images, [None] * len(images)
-    return finder.without_overlay_removal().dataset(records, originals=images)
+    return finder.without_mark_removal().dataset(records, originals=images)
 
 
 def jitter_mask(
@@ -133,8 +134,9 @@ class BestF1Checkpoint(BestOnValidation):
         meta: dict,
         patience: int,
         prior: dict | None = None,
+        beat_prior: bool = True,
     ) -> None:
-        super().__init__(out, meta, patience, prior)
+        super().__init__(out, meta, patience, prior, beat_prior)
         self.x_val, self.y_val = x_val, y_val
 
     def evaluate(self) -> dict[str, float]:
@@ -224,6 +226,9 @@ def train_classifier(
         model = new_model(config.model, config.pretrained)
         if config.pretrained is None:
             track_batch_statistics(model)
+    for layer in model.layers:
+        if isinstance(layer, MixStyle):
+            layer.p = config.mixstyle
     if not config.model.gate.uses_masks:
         finder = None
     elif finder is None:
@@ -258,7 +263,9 @@ def train_classifier(
         "class_weight": class_weight,
         "segmenter_sha256": finder.segmenter.weights_sha256 if finder else None,
     }
-    checkpoint = BestF1Checkpoint(x_val, y_val, out, meta, config.patience, prior)
+    checkpoint = BestF1Checkpoint(
+        x_val, y_val, out, meta, config.patience, prior, config.beat_init_weights
+    )
     steps = max(1, len(train) // config.batch_size)
     loss = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=config.label_smoothing
@@ -316,7 +323,7 @@ def calibrate(
     Averaging over grown and shrunk masks is an inference setting, chosen on the
     validation split after training; the temperature fitted to single-mask logits
     would be off for averaged ones, so it is refitted on the same split, as the
-    pipeline sees it (burned-in overlays removed), and the familiarity threshold with it.
+    pipeline sees it (burned-in marks removed), and the familiarity threshold with it.
     The weights file is left alone;
     its sidecar records the setting and the answer's validation scores.
     """

@@ -32,7 +32,7 @@ MIN_SIDE = 64
 """Smaller images cannot show lungs at any useful resolution."""
 WORKING_SIDE = 1024
 """Decoded images are shrunk to at most this many pixels per side: lunggate's networks
-see 128-224 px, and the overlay removal's cost grows with the pixel count."""
+see 128-224 px, and the mark removal's cost grows with the pixel count."""
 MAX_INFLATED_BYTES = 200 * 1024 * 1024
 """A deflate-compressed DICOM may inflate to at most this much (a zip bomb otherwise)."""
 DEFLATED = b"1.2.840.10008.1.2.1.99"

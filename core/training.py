@@ -16,8 +16,11 @@ class BestOnValidation(keras.callbacks.Callback):
     """Scores the validation split each epoch; saves on improvement, stops after ``patience``.
 
     A continued run (``prior``: the sidecar of its initial weights) starts from their
-    score and history: it saves them first, so ``out`` always holds the best weights
-    seen and never worse ones, and its history counts every epoch the weights saw.
+    history, and saves them first, so an interrupted run leaves weights behind and its
+    history counts every epoch the weights saw. With ``beat_prior`` it also starts from
+    their score, so ``out`` never ends worse on validation than where it started;
+    without, it keeps the best of its own epochs (a continuation that trains for what
+    the validation split cannot show).
     Every save carries the history so far, so an interrupted run's weights still say
     how they were trained.
 
@@ -33,10 +36,11 @@ class BestOnValidation(keras.callbacks.Callback):
         meta: dict,
         patience: int,
         prior: dict | None = None,
+        beat_prior: bool = True,
     ) -> None:
         super().__init__()
         self.out, self.meta, self.patience = out, meta, patience
-        self.continued = prior is not None
+        self.continued, self.beat_prior = prior is not None, beat_prior
         self.history = list((prior or {}).get("history", []))
         self.offset = len(self.history)
         # Patience counts from the start of this run; the saved epoch is the prior best's.
@@ -54,7 +58,8 @@ class BestOnValidation(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.continued:
             scores = self.evaluate()
-            self.best = scores[self.criterion]
+            if self.beat_prior:
+                self.best = scores[self.criterion]
             self._save(scores, self.prior_epoch)
             print(json.dumps({"epoch": self.prior_epoch, **scores}), flush=True)
 

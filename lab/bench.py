@@ -141,7 +141,7 @@ def pipeline_stages(
     )
     stages["end_to_end"]["runtime"] = classifier.runtime
     stages["end_to_end"]["includes"] = (
-        "PNG decode, burned-in overlay removal, segmentation, gating, classification, "
+        "PNG decode, burned-in mark removal, segmentation, gating, classification, "
         "Grad-CAM, in-lung score"
     )
     return stages

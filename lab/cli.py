@@ -1,7 +1,7 @@
 """``lunggate lab``: the commands that make and measure the models.
 
 Training from recipe files, evaluation on the corpus's splits, calibration of the
-answer, the plausibility gate's report and the benchmarks. Users' commands are in
+answer, the plausibility check's report and the benchmarks. Users' commands are in
 ``lunggate.cli``; each handler here imports its stage when it runs.
 """
 
@@ -103,7 +103,7 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
     classifier = LungClassifier.load(args.weights or CLASSIFIER_WEIGHTS[args.input])
     report = evaluate_classifier(
         classifier,
-        LungFinder.load(burn_in=options.burn_in_config(args)),
+        LungFinder.load(mark_removal=options.mark_removal_config(args)),
         args.data_root,
         args.split,
         args.out,
@@ -114,11 +114,13 @@ def cmd_eval_cls(args: argparse.Namespace) -> None:
     print(json.dumps({k: report[k] for k in keys} | {"in_lung": report["in_lung"]["median"]}))
 
 
-def cmd_eval_gate(args: argparse.Namespace) -> None:
+def cmd_eval_plausibility(args: argparse.Namespace) -> None:
     from lunggate.segmentation.finder import LungFinder
-    from lunggate.segmentation.gate_report import evaluate_gate
+    from lunggate.segmentation.plausibility_report import evaluate_plausibility
 
-    report = evaluate_gate(LungFinder.load(args.weights), args.data_root, args.out, args.split_file)
+    report = evaluate_plausibility(
+        LungFinder.load(args.weights), args.data_root, args.out, args.split_file
+    )
     print(json.dumps({s: r["wrongly_rejected_share"] for s, r in report["real_xrays"].items()}))
 
 
@@ -197,7 +199,7 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
     options.split(p)
     options.weights(p, None)
     options.threshold(p)
-    options.burn_in(p)
+    options.mark_removal(p)
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_cls)
 
@@ -217,11 +219,15 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=REPORTS_DIR, help="report folder")
     p.set_defaults(func=cmd_eval_familiarity)
 
-    p = cmds.add_parser("eval-gate", help="X-rays the plausibility gate refuses, fakes it catches")
+    p = cmds.add_parser(
+        "eval-plausibility",
+        aliases=["eval-gate"],
+        help="X-rays the plausibility check refuses, fakes it catches",
+    )
     options.data_root(p)
     options.weights(p, SEGMENTER_WEIGHTS)
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "plausibility.json")
-    p.set_defaults(func=cmd_eval_gate)
+    p.set_defaults(func=cmd_eval_plausibility)
 
     p = cmds.add_parser("bench", help="inference latency and throughput on this machine")
     p.add_argument("--out", type=Path, default=REPORTS_DIR / "bench.json")

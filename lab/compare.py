@@ -2,7 +2,7 @@
 
 For the masked and the raw model: accuracy, macro-F1, per-class sensitivity and
 ROC-AUC with 95 % bootstrap intervals; the in-lung attention distribution; and the
-counterfactual artifact test (artifacts burned in outside the lungs; the share of
+counterfactual mark test (marks burned in outside the lungs; the share of
 predictions that change class and the mean absolute change of the probability of the
 originally predicted class). ``lunggate compare --external`` scores the
 same models on films from other sources instead (``lab.external``).
@@ -37,13 +37,13 @@ from lunggate.core.data import load_images
 from lunggate.core.overlays import to_rgb
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE
 from lunggate.core.splits import split_records
-from lunggate.lab.artifacts import ArtifactConfig, burn_artifacts
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.lab.burn_marks import BurnMarksConfig, burn_marks
+from lunggate.segmentation.config import MarkRemovalConfig
 from lunggate.segmentation.finder import Found, LungFinder
 from lunggate.segmentation.metrics import dice
 
 CONTROLS = ("lungs_hidden",)
-"""Models scored on the clean and external images only (not in the artifact test)."""
+"""Models scored on the clean and external images only (not in the mark test)."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,12 @@ class CompareConfig:
     bootstrap: int = 1000
     seed: int = 7
     threshold: float | None = DEFAULT_ATTENTION_THRESHOLD
-    artifacts: ArtifactConfig = ArtifactConfig()
-    burn_in: BurnInConfig = BurnInConfig()
-    """The pipeline's overlay removal, in front of both models; the artifact test is
+    marks: BurnMarksConfig = BurnMarksConfig()
+    mark_removal: MarkRemovalConfig = MarkRemovalConfig()
+    """The pipeline's mark removal, in front of both models; the mark test is
     also reported without it."""
     more_seeds: tuple[int, ...] = (1, 2, 3)
-    """Artifact layouts besides ``artifacts.seed`` the whole test is repeated with: on
+    """Mark layouts besides ``marks.seed`` the whole test is repeated with: on
     719 images one layout's flip rate moves by about half a point with where its
     marks happen to land, which a single figure hides."""
     randomisation_images: int = 32
@@ -103,7 +103,7 @@ class Comparison:
 
     def __init__(self, config: CompareConfig = CompareConfig()) -> None:
         self.config = config
-        self.finder = LungFinder.load(burn_in=config.burn_in)
+        self.finder = LungFinder.load(mark_removal=config.mark_removal)
         self.models = {k: LungClassifier.load(CLASSIFIER_WEIGHTS[k]) for k in ("masked", "raw")}
         self.controls = {
             k: LungClassifier.load(CLASSIFIER_WEIGHTS[k])
@@ -152,12 +152,12 @@ class Comparison:
     def burn(
         self, images, masks, kinds: tuple[str, ...], seed: int | None = None
     ) -> list[np.ndarray]:
-        """Copies of ``images`` with the artifacts ``kinds`` burned in outside ``masks``
+        """Copies of ``images`` with the marks ``kinds`` burned in outside ``masks``
         (laid out by ``seed``, the configured one by default)."""
-        config = replace(self.config.artifacts, kinds=kinds)
+        config = replace(self.config.marks, kinds=kinds)
         config = replace(config, seed=config.seed if seed is None else seed)
         return [
-            burn_artifacts(img, m, config, index=k)
+            burn_marks(img, m, config, index=k)
             for k, (img, m) in enumerate(zip(images, masks, strict=True))
         ]
 
@@ -182,18 +182,18 @@ class Comparison:
         after, _ = self.rerun(self.burn(originals, masks, kinds, seed), self.finder)
         return {kind: flip_stats(clean[kind][0], after[kind])["flip_rate"] for kind in after}
 
-    def artifact_test(self, originals, masks, clean: dict) -> tuple[dict, list, dict]:
-        """Re-run the whole pipeline on artifact-burned copies; each kind also on its own.
+    def mark_test(self, originals, masks, clean: dict) -> tuple[dict, list, dict]:
+        """Re-run the whole pipeline on mark-burned copies; each kind also on its own.
 
-        ``originals`` are the images as read (artifacts are burned into those, outside
+        ``originals`` are the images as read (marks are burned into those, outside
         ``masks``, the pipeline's masks of the clean images). The classifiers are also
         run on the burned images with the clean images' masks
         (``flip_rate_fixed_masks``): what gets through the gate itself, apart from what
-        the artifacts do to the segmentation. ``without_burn_in_removal`` repeats the
-        test with the overlay removal switched off, on the same burned images.
+        the marks do to the segmentation. ``without_mark_removal`` repeats the
+        test with the mark removal switched off, on the same burned images.
         """
-        kinds = self.config.artifacts.kinds
-        burn_in = self.config.burn_in
+        kinds = self.config.marks.kinds
+        mark_removal = self.config.mark_removal
         burned = self.burn(originals, masks, kinds)
         after, found = self.rerun(burned, self.finder)
         cleaned, new_masks = [f.image for f in found], [f.lungs.mask for f in found]
@@ -214,16 +214,16 @@ class Comparison:
             for seed in self.config.more_seeds
         }
         result["by_kind"] = {
-            artifact: self.flip_rates(originals, masks, clean, (artifact,)) for artifact in kinds
+            kind: self.flip_rates(originals, masks, clean, (kind,)) for kind in kinds
         }
-        if burn_in.enabled:
+        if mark_removal.enabled:
             plain_masks = [f.mask for f in self.finder.segmenter.segment(originals)]
-            plain_after, _ = self.rerun(burned, self.finder.without_overlay_removal())
-            result["without_burn_in_removal"] = {
+            plain_after, _ = self.rerun(burned, self.finder.without_mark_removal())
+            result["without_mark_removal"] = {
                 kind: flip_stats(model.predict(originals, plain_masks), plain_after[kind])
                 for kind, model in self.models.items()
             }
-        result["burn_in"] = asdict(burn_in)
+        result["mark_removal"] = asdict(mark_removal)
         return result, burned, after
 
 
@@ -252,9 +252,9 @@ def compare(
     originals = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
-    artifact_runs = 1 + len(config.more_seeds) + len(config.artifacts.kinds)
-    # Masks, each model, the randomisation test, each artifact run.
-    comparison.expect(1 + len(comparison.everyone) + 1 + artifact_runs + config.burn_in.enabled)
+    mark_runs = 1 + len(config.more_seeds) + len(config.marks.kinds)
+    # Masks, each model, the randomisation test, each mark run.
+    comparison.expect(1 + len(comparison.everyone) + 1 + mark_runs + config.mark_removal.enabled)
     images, masks = comparison.finder.dataset(records, originals)
     comparison.stage("lung masks")
     clean = comparison.run(images, masks)
@@ -270,17 +270,17 @@ def compare(
         [images[k] for k in picks], [masks[k] for k in picks]
     )
     clean = {kind: clean[kind] for kind in comparison.models}
-    report["artifacts"], burned, after = comparison.artifact_test(originals, masks, clean)
-    report["artifacts"]["kinds"] = list(config.artifacts.kinds)
-    report["artifacts"]["seed"] = config.artifacts.seed
-    report["artifacts"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
+    report["marks"], burned, after = comparison.mark_test(originals, masks, clean)
+    report["marks"]["kinds"] = list(config.marks.kinds)
+    report["marks"]["seed"] = config.marks.seed
+    report["marks"]["mask_variants_px"] = list(comparison.models["masked"].mask_variants)
     comparison.bar.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "compare.md").write_text(markdown(report))
     plot_in_lung(clean, areas, config.threshold, out / "in_lung_histogram.png")
     before = {kind: probs for kind, (probs, _) in clean.items()}
-    plot_artifact_examples(originals, burned, before, after, labels, out / "artifact_examples.png")
+    plot_mark_examples(originals, burned, before, after, labels, out / "mark_examples.png")
     return report
 
 
@@ -316,16 +316,16 @@ def markdown(report: dict) -> str:
             f"| sensitivity {c} | {m['sensitivity'][c]:.3f} {_ci(m, key)} | "
             f"{r['sensitivity'][c]:.3f} {_ci(r, key)} |"
         )
-    a = report["artifacts"]
+    a = report["marks"]
     lines += [
         f"| in-lung attention, median | {m['in_lung']['median']:.3f} | "
         f"{r['in_lung']['median']:.3f} |",
         f"| flagged share (in-lung below {m['in_lung']['threshold']}) | "
         f"{m['in_lung']['flagged_share']:.3f} | {r['in_lung']['flagged_share']:.3f} |",
-        f"| artifact flip rate | {a['masked']['flip_rate']:.3f} | {a['raw']['flip_rate']:.3f} |",
-        f"| artifact flip rate, clean images' masks (gate leak only) | "
+        f"| mark flip rate | {a['masked']['flip_rate']:.3f} | {a['raw']['flip_rate']:.3f} |",
+        f"| mark flip rate, clean images' masks (gate leak only) | "
         f"{a['masked']['flip_rate_fixed_masks']:.3f} | {a['raw']['flip_rate_fixed_masks']:.3f} |",
-        f"| artifact mean abs. change of p(predicted class) | "
+        f"| mark mean abs. change of p(predicted class) | "
         f"{a['masked']['mean_abs_prob_change']:.3f} | {a['raw']['mean_abs_prob_change']:.3f} |",
     ]
     if a.get("more_seeds"):
@@ -334,7 +334,7 @@ def markdown(report: dict) -> str:
             for kind in ("masked", "raw")
         }
         lines.append(
-            f"| artifact flip rate over {len(spread['masked'])} layouts (seeds "
+            f"| mark flip rate over {len(spread['masked'])} layouts (seeds "
             f"{', '.join([str(a['seed']), *a['more_seeds']])}): mean [min, max] | "
             + " | ".join(f"{np.mean(v):.3f} [{min(v):.3f}, {max(v):.3f}]" for v in spread.values())
             + " |"
@@ -343,26 +343,26 @@ def markdown(report: dict) -> str:
         f"| flip rate, {kind} alone | {rates['masked']:.3f} | {rates['raw']:.3f} |"
         for kind, rates in a["by_kind"].items()
     ]
-    off = a.get("without_burn_in_removal")
+    off = a.get("without_mark_removal")
     if off:
         lines += [
-            f"| artifact flip rate without burn-in removal | {off['masked']['flip_rate']:.3f} | "
+            f"| mark flip rate without mark removal | {off['masked']['flip_rate']:.3f} | "
             f"{off['raw']['flip_rate']:.3f} |",
-            f"| mean abs. change of p(predicted class) without burn-in removal | "
+            f"| mean abs. change of p(predicted class) without mark removal | "
             f"{off['masked']['mean_abs_prob_change']:.3f} | "
             f"{off['raw']['mean_abs_prob_change']:.3f} |",
         ]
     lines += [
         "",
-        f"Artifacts ({', '.join(a['kinds'])}; seed {a['seed']}) are burned in outside the U-Net "
+        f"Marks ({', '.join(a['kinds'])}; seed {a['seed']}) are burned in outside the U-Net "
         "lung mask only; the whole pipeline, segmentation included, is re-run on them. "
         "The gate-leak row keeps the clean images' masks: the masked model's input depends "
-        "only on the pixels under the mask (after overlay removal, whose repainting of a "
+        "only on the pixels under the mask (after mark removal, whose repainting of a "
         "mark's rim may reach lung pixels right against it), and on those up to "
         f"{max(a['mask_variants_px'])} px beyond it, as its answer averages over masks grown "
-        "by up to that much (artifacts here may lie right against the mask). "
+        "by up to that much (marks here may lie right against the mask). "
         "The layouts row repeats the whole test with other seeds: the same kinds of "
-        "artifact, placed elsewhere. "
+        "mark, placed elsewhere. "
         f"The U-Net's masks on the burned images match the clean ones at median Dice "
         f"{a['mask_dice_median']:.3f}: the masked model's flips come from the "
         "segmentation moving.",
@@ -370,11 +370,11 @@ def markdown(report: dict) -> str:
     if off:
         lines += [
             "",
-            "Both models sit behind the pipeline's burned-in overlay removal: small shapes "
-            f"at grey level {a['burn_in']['threshold']} or above (up to "
-            f"{a['burn_in']['max_area_fraction']:.0%} of the image) are inpainted before "
+            "Both models sit behind the pipeline's burned-in mark removal: small shapes "
+            f"at grey level {a['mark_removal']['threshold']} or above (up to "
+            f"{a['mark_removal']['max_area_fraction']:.0%} of the image) are inpainted before "
             "segmentation and classification, and their own pixels are left out of the "
-            "lung mask. This test's artifacts are drawn at 235-255, "
+            "lung mask. This test's marks are drawn at 235-255, "
             "which that step is built to catch, so the rows without it show what lung "
             "gating alone holds against marks it does not remove (mid-grey overlays, "
             "marks merged with bright anatomy).",
@@ -444,8 +444,8 @@ def plot_in_lung(clean: dict, areas: np.ndarray, threshold: float | None, path: 
     fig.savefig(path, dpi=90)
 
 
-def plot_artifact_examples(images, burned, before, after, labels, path: Path, n: int = 4) -> None:
-    """Clean and artifact versions side by side with both models' predictions.
+def plot_mark_examples(images, burned, before, after, labels, path: Path, n: int = 4) -> None:
+    """Clean and marked versions side by side with both models' predictions.
 
     ``before`` and ``after`` map each model to its (N, 4) probabilities.
     """
@@ -459,7 +459,7 @@ def plot_artifact_examples(images, burned, before, after, labels, path: Path, n:
             ax.axis("off")
             pred = {kind: CLASS_NAMES[int(run[kind][k].argmax())] for kind in run}
             ax.set_title(
-                f"{'clean' if col == 0 else 'artifacts'} (true {CLASS_NAMES[labels[k]]})\n"
+                f"{'clean' if col == 0 else 'marks'} (true {CLASS_NAMES[labels[k]]})\n"
                 f"masked: {pred['masked']}, raw: {pred['raw']}",
                 fontsize=8,
             )

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lunggate.core.paths import DEFAULT_DATA_ROOT, SPLIT_FILE
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.config import MarkRemovalConfig
 
 
 def data_root(parser: argparse.ArgumentParser) -> None:
@@ -30,16 +30,19 @@ def threshold(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, help=f"flag in-lung shares below this {why}")
 
 
-def burn_in(parser: argparse.ArgumentParser) -> None:
+def mark_removal(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--keep-burn-in",
+        "--keep-marks",
+        "--keep-burn-in",  # the name before 0.2, kept for one release
+        dest="keep_marks",
         action="store_true",
-        help="do not paint over burned-in text, markers and wires before segmenting",
+        help="do not paint over burned-in marks (text, markers, wires) before segmenting "
+        "(--keep-burn-in: the old name)",
     )
 
 
-def burn_in_config(args: argparse.Namespace) -> BurnInConfig:
-    return BurnInConfig(enabled=not args.keep_burn_in)
+def mark_removal_config(args: argparse.Namespace) -> MarkRemovalConfig:
+    return MarkRemovalConfig(enabled=not args.keep_marks)
 
 
 def weights(parser: argparse.ArgumentParser, default: Path | None) -> None:

@@ -26,18 +26,23 @@ if TYPE_CHECKING:  # loaded by the handlers, so --help stays instant
 def cmd_segment(args: argparse.Namespace) -> None:
     from lunggate.segmentation.demo import segment_files
 
-    for line in segment_files(args.inputs, args.out, args.weights, options.burn_in_config(args)):
+    for line in segment_files(
+        args.inputs, args.out, args.weights, options.mark_removal_config(args)
+    ):
         print(line)
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
-    """The shipped pipeline with the user's threshold and overlay-removal choice, and
-    the user's own classifier in place of lunggate's when ``--model`` names one."""
+    """The shipped pipeline with the user's threshold (``--threshold``, else
+    ``LUNGGATE_ATTENTION_THRESHOLD``) and mark-removal choice, and the user's own
+    classifier in place of lunggate's when ``--model`` names one."""
+    from lunggate.core.environment import ATTENTION_THRESHOLD, env_float
     from lunggate.pipeline.analyze import PipelineConfig
 
+    threshold = args.threshold if args.threshold is not None else env_float(ATTENTION_THRESHOLD)
     return PipelineConfig(
-        attention_threshold=args.threshold,
-        burn_in=options.burn_in_config(args),
+        attention_threshold=threshold,
+        mark_removal=options.mark_removal_config(args),
         user_model=getattr(args, "model", None),
         user_model_config=getattr(args, "model_config", None),
     )
@@ -107,7 +112,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
     out = args.out or REPORTS_DIR / "compare"
     config = CompareConfig(bootstrap=args.bootstrap)
     report = compare(args.data_root, args.split, out, args.split_file, config)
-    print(json.dumps({k: report[k] for k in ("split", "n", "artifacts")}))
+    print(json.dumps({k: report[k] for k in ("split", "n", "marks")}))
     print(f"report: {out / 'compare.md'}")
 
 
@@ -138,14 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write <name>_guided_gradcam.png (Guided Grad-CAM; slower)",
     )
     options.threshold(p)
-    options.burn_in(p)
+    options.mark_removal(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("segment", help="segment image files or folders; write masks and overlays")
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders of images")
     p.add_argument("--out", type=Path, default=Path("outputs"))
     p.add_argument("--weights", type=Path, default=SEGMENTER_WEIGHTS)
-    options.burn_in(p)
+    options.mark_removal(p)
     p.set_defaults(func=cmd_segment)
 
     p = sub.add_parser(
@@ -184,17 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default=None, help="Ray cluster to join (default: start one)")
     p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU)")
     options.threshold(p)
-    options.burn_in(p)
+    options.mark_removal(p)
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("compare", help="masked vs raw model: metrics, attention, artifact test")
+    p = sub.add_parser("compare", help="masked vs raw model: metrics, attention, mark test")
     options.data_root(p)
     options.split(p)
     p.add_argument(
         "--external",
         type=Path,
         default=None,
-        help="score the models on this set instead of the split's artifact comparison: a "
+        help="score the models on this set instead of the split's mark test: a "
         "folder in the dataset layout or a CSV of path,label[,source] (a dataset "
         "manifest's image,class,source also works); writes external_<name>.{json,md}",
     )

@@ -35,15 +35,15 @@ from lunggate.core.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from lunggate.pipeline.result import (
     OUTSIDE_LUNGS,
     Attention,
-    BurnIn,
     Familiarity,
     Lung,
+    MarkRemoval,
     ModelInfo,
     Models,
     Plausibility,
     Result,
 )
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.config import MarkRemovalConfig
 from lunggate.segmentation.finder import Found, LungFinder
 
 T = TypeVar("T")
@@ -57,7 +57,7 @@ class PipelineConfig:
     classifier_weights: Path = CLASSIFIER_WEIGHTS["masked"]
     attention_threshold: float | None = DEFAULT_ATTENTION_THRESHOLD
     """A fixed in-lung share, or ``None`` for chance level (the image's lung area fraction)."""
-    burn_in: BurnInConfig = BurnInConfig()
+    mark_removal: MarkRemovalConfig = MarkRemovalConfig()
     user_model: Path | None = None
     """A user's Keras classifier to audit in place of ``classifier_weights``."""
     user_model_config: Path | None = None
@@ -121,7 +121,7 @@ class Pipeline:
             else UserClassifier.load(config.user_model, config.user_model_config)
         )
         return cls(
-            LungFinder.load(config.segmenter_weights, config.burn_in, config.threads),
+            LungFinder.load(config.segmenter_weights, config.mark_removal, config.threads),
             classifier,
             config.attention_threshold,
         )
@@ -213,9 +213,9 @@ class Pipeline:
         result = Result(
             status="ok" if q.ok else "rejected",
             reason=reason,
-            burn_in=BurnIn(
-                enabled=self.finder.burn_in.enabled,
-                removed_fraction=round(float(seen.overlay.mean()), 4),
+            mark_removal=MarkRemoval(
+                enabled=self.finder.mark_removal.enabled,
+                removed_fraction=round(float(seen.marked.mean()), 4),
                 segmented_twice=seen.first is not None,
                 carved_lung_fraction=round(seen.carved_fraction, 4),
             ),

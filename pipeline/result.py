@@ -34,14 +34,14 @@ class Lung(BaseModel):
     )
 
 
-class BurnIn(BaseModel):
-    enabled: bool = Field(description="whether burned-in overlays were painted over")
+class MarkRemoval(BaseModel):
+    enabled: bool = Field(description="whether burned-in marks were painted over")
     removed_fraction: float = Field(
         description="share of the image inpainted as burned-in text, markers or wires "
         "before segmentation and classification"
     )
     segmented_twice: bool = Field(
-        description="whether an overlay beyond the lungs was painted again from the body "
+        description="whether a mark beyond the lungs was painted again from the body "
         "alone and the lungs found a second time"
     )
     carved_lung_fraction: float = Field(
@@ -119,7 +119,7 @@ class Result(BaseModel):
     reason: str | None = None
     label: str | None = None
     probabilities: dict[str, float] | None = Field(None, description="calibrated, class -> p")
-    burn_in: BurnIn
+    mark_removal: MarkRemoval
     lung: Lung
     attention: Attention | None = None
     familiarity: Familiarity | None = Field(

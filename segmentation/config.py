@@ -58,8 +58,8 @@ class QualityConfig:
 
 
 @dataclass(frozen=True)
-class BurnInConfig:
-    """Which pixels count as a burned-in overlay, and how it is painted over.
+class MarkRemovalConfig:
+    """Which pixels count as a burned-in mark, and how it is painted over.
 
     Sizes are fractions of the image's longer side so they mean the same at 256 px
     and at a detector's 3,000 px.
@@ -67,21 +67,21 @@ class BurnInConfig:
 
     enabled: bool = True
     threshold: int = 230
-    """Grey level (uint8) from which a pixel may belong to an overlay."""
+    """Grey level (uint8) from which a pixel may belong to a mark."""
     max_area_fraction: float = 0.03
-    """Largest overlay component, as a share of the image's pixels (a 44 px square at 256)."""
+    """Largest mark component, as a share of the image's pixels (a 44 px square at 256)."""
     pad_fraction: float = 0.008
-    """Grow each overlay by this much (2 px at 256): anti-aliased edges fall below
+    """Grow each mark by this much (2 px at 256): anti-aliased edges fall below
     the threshold but still carry the mark's outline."""
     inpaint_fraction: float = 0.012
     """Neighbourhood the inpainting draws on (3 px at 256)."""
     repaint: bool = True
     """Segment twice: the inpainting fills a mark lying against a lung partly from
     the lung, and the U-Net grows the lung into that fill. Once the lungs are found,
-    the overlay's pixels beyond them are painted again from the body alone, and the
+    the mark's pixels beyond them are painted again from the body alone, and the
     U-Net looks again (``segmentation.find``)."""
     inset_fraction: float = 0.004
-    """Overlay pixels this far inside the first mask's border count as beyond the
+    """Marked pixels this far inside the first mask's border count as beyond the
     lungs too (1 px at 256): the first pass has already grown into the fill."""
     carve: bool = True
     """Leave the marks' own pixels out of the lung mask (``burnin.carve_marks``): where a
@@ -113,6 +113,6 @@ class SegTrainConfig:
     """Start from these weights (same architecture) instead of random initialisation."""
     marks: float = 0.5
     """Share of training images given random burned-in marks (the mask stays)."""
-    burn_in: BurnInConfig = field(default_factory=BurnInConfig)
-    """Overlay removal applied to training and validation images after augmentation,
+    mark_removal: MarkRemovalConfig = field(default_factory=MarkRemovalConfig)
+    """Mark removal applied to training and validation images after augmentation,
     as serving applies it before the U-Net: the U-Net learns on what it will see."""

@@ -17,17 +17,20 @@ from lunggate.core.data import image_files, output_stem
 from lunggate.core.errors import LunggateError
 from lunggate.core.imageio import read_image
 from lunggate.core.overlays import draw_outline, to_rgb, write_png
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.config import MarkRemovalConfig
 from lunggate.segmentation.finder import LungFinder
 
 
 def segment_files(
-    inputs: Sequence[Path], out: Path, weights: Path, burn_in: BurnInConfig = BurnInConfig()
+    inputs: Sequence[Path],
+    out: Path,
+    weights: Path,
+    mark_removal: MarkRemovalConfig = MarkRemovalConfig(),
 ) -> Iterator[str]:
     """Write ``<name>_mask.png`` and ``<name>_lungs.png`` per image, under its path
     relative to the folder given; yield a summary line each."""
     files = image_files(inputs)
-    finder = LungFinder.load(weights, burn_in)
+    finder = LungFinder.load(weights, mark_removal)
     for path in files:
         try:
             image = read_image(path)

@@ -1,14 +1,14 @@
 """Stage one, finding the lungs: overlays painted over, U-Net, repaint, carve.
 
-The overlay removal and the U-Net depend on each other: the removal's fill decides
+The mark removal and the U-Net depend on each other: the removal's fill decides
 where the U-Net puts a lung's border, and the border decides which side of it a
-fill should copy. So the lungs are found twice when an overlay lies beyond them
-(``BurnInConfig.repaint``): once on the plain inpainting, then on the image whose
-overlay was painted again from the body around the first lungs. The marks' own
-pixels are then carved out of the lungs (``BurnInConfig.carve``).
+fill should copy. So the lungs are found twice when a mark lies beyond them
+(``MarkRemovalConfig.repaint``): once on the plain inpainting, then on the image whose
+marked was painted again from the body around the first lungs. The marks' own
+pixels are then carved out of the lungs (``MarkRemovalConfig.carve``).
 
 For a whole dataset (training, evaluation) the masks are cached on disk per weights
-file, overlay settings and runtime; the cleaned images are not stored but rebuilt
+file, mark-removal settings and runtime; the cleaned images are not stored but rebuilt
 from the raw ones and the first pass's masks (``rebuild``), without the U-Net.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 from lunggate.core.data import Record, load_images
 from lunggate.core.paths import CACHE_DIR, SEGMENTER_WEIGHTS
 from lunggate.core.progress import chunks
-from lunggate.segmentation.burnin import carve_marks, remove_burn_in, repaint_beyond
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.config import MarkRemovalConfig
+from lunggate.segmentation.marks import carve_marks, remove_marks, repaint_beyond
 from lunggate.segmentation.segmenter import LungSegmentation, UNetSegmenter
 
 FIRST = "first:"
@@ -40,86 +40,86 @@ class Found:
     """One X-ray as the pipeline sees it."""
 
     image: np.ndarray
-    """Cleaned of overlays: what the segmenter saw last and the classifier sees."""
-    overlay: np.ndarray
+    """Cleaned of marks: what the segmenter saw last and the classifier sees."""
+    marked: np.ndarray
     """Bool mask of the pixels painted over."""
     lungs: LungSegmentation
     """The U-Net's lungs less the marks' own pixels (``carve_marks``); its quality
     judges the U-Net's answer, before the carve."""
     first: np.ndarray | None
-    """The first pass's lung mask when the overlay was painted again from it (else
+    """The first pass's lung mask when the mark was painted again from it (else
     None): with the raw image it rebuilds ``image`` without the U-Net (``rebuild``)."""
     carved_fraction: float = 0.0
     """Share of the U-Net's lung pixels carved out as marks: a mark lay on a lung there."""
     timings_ms: dict[str, float] = field(default_factory=dict)
-    """Per image: ``burn_in_removal`` and ``segmentation`` (both passes, repaint, carve)."""
+    """Per image: ``mark_removal`` and ``segmentation`` (both passes, repaint, carve)."""
 
 
 def rebuild(
-    image: np.ndarray, first: np.ndarray | None, config: BurnInConfig
+    image: np.ndarray, first: np.ndarray | None, config: MarkRemovalConfig
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(cleaned image, overlay) of a raw image, given the first pass's lungs if repainted."""
-    cleaned, overlay = remove_burn_in(image, config)
+    """(cleaned image, marked) of a raw image, given the first pass's lungs if repainted."""
+    cleaned, marked = remove_marks(image, config)
     if first is not None:
-        cleaned = repaint_beyond(image, cleaned, overlay, first, config)
-    return cleaned, overlay
+        cleaned = repaint_beyond(image, cleaned, marked, first, config)
+    return cleaned, marked
 
 
 class LungFinder:
-    """The lung-finding stage: the U-Net and the overlay removal around it.
+    """The lung-finding stage: the U-Net and the mark removal around it.
 
     Args:
         segmenter: the U-Net.
-        burn_in: the overlay removal's settings.
+        mark_removal: the mark removal's settings.
         cache_dir: where ``dataset`` keeps the masks of a corpus.
     """
 
     def __init__(
         self,
         segmenter: UNetSegmenter,
-        burn_in: BurnInConfig = BurnInConfig(),
+        mark_removal: MarkRemovalConfig = MarkRemovalConfig(),
         cache_dir: Path = CACHE_DIR,
     ) -> None:
         self.segmenter = segmenter
-        self.burn_in = burn_in
+        self.mark_removal = mark_removal
         self.cache_dir = cache_dir
 
     @classmethod
     def load(
         cls,
         weights: str | Path = SEGMENTER_WEIGHTS,
-        burn_in: BurnInConfig = BurnInConfig(),
+        mark_removal: MarkRemovalConfig = MarkRemovalConfig(),
         threads: int | None = None,
     ) -> LungFinder:
-        return cls(UNetSegmenter.load(weights, threads=threads), burn_in)
+        return cls(UNetSegmenter.load(weights, threads=threads), mark_removal)
 
-    def without_overlay_removal(self) -> LungFinder:
+    def without_mark_removal(self) -> LungFinder:
         """The same U-Net on the images as they are."""
-        return LungFinder(self.segmenter, replace(self.burn_in, enabled=False), self.cache_dir)
+        return LungFinder(self.segmenter, replace(self.mark_removal, enabled=False), self.cache_dir)
 
     def find(self, images: Sequence[np.ndarray]) -> list[Found]:
         """Paint over each raw 2-D uint8 image's overlays and segment it (twice where
         that changes anything)."""
         n = max(1, len(images))
         start = time.perf_counter()
-        removed = [remove_burn_in(img, self.burn_in) for img in images]
+        removed = [remove_marks(img, self.mark_removal) for img in images]
         removal_ms = (time.perf_counter() - start) * 1000 / n
         start = time.perf_counter()
         cleaned = [c for c, _ in removed]
         found = self.segmenter.segment(cleaned)
         first: list[np.ndarray | None] = [None] * len(images)
-        if self.burn_in.enabled and self.burn_in.repaint:
+        if self.mark_removal.enabled and self.mark_removal.repaint:
             first = self._repaint(images, [o for _, o in removed], cleaned, found)
         out = []
-        for c, (_, overlay), f, m in zip(cleaned, removed, found, first, strict=True):
-            lungs = carve_marks(f.mask, overlay, self.burn_in)
+        for c, (_, marked), f, m in zip(cleaned, removed, found, first, strict=True):
+            lungs = carve_marks(f.mask, marked, self.mark_removal)
             carved = 0.0
             if lungs is not f.mask:  # share of the U-Net's lungs the marks took
                 carved = float((f.mask & ~lungs).sum()) / max(1, int(f.mask.sum()))
-            out.append(Found(c, overlay, LungSegmentation(lungs, f.quality), m, carved))
+            out.append(Found(c, marked, LungSegmentation(lungs, f.quality), m, carved))
         seg_ms = (time.perf_counter() - start) * 1000 / n
         for f in out:
-            f.timings_ms.update(burn_in_removal=round(removal_ms, 2), segmentation=round(seg_ms, 2))
+            f.timings_ms.update(mark_removal=round(removal_ms, 2), segmentation=round(seg_ms, 2))
         return out
 
     def _repaint(
@@ -129,13 +129,13 @@ class LungFinder:
         cleaned: list[np.ndarray],
         found: list[LungSegmentation],
     ) -> list[np.ndarray | None]:
-        """Paint each overlay again from the body around the first lungs and segment
+        """Paint each mark again from the body around the first lungs and segment
         the images that changed again (``cleaned`` and ``found`` updated in place);
         return the first pass's masks of those (None elsewhere)."""
         first: list[np.ndarray | None] = [None] * len(images)
-        for k, (image, overlay, f) in enumerate(zip(images, overlays, found, strict=True)):
-            if overlay.any():
-                repainted = repaint_beyond(image, cleaned[k], overlay, f.mask, self.burn_in)
+        for k, (image, marked, f) in enumerate(zip(images, overlays, found, strict=True)):
+            if marked.any():
+                repainted = repaint_beyond(image, cleaned[k], marked, f.mask, self.mark_removal)
                 if not np.array_equal(repainted, cleaned[k]):
                     cleaned[k], first[k] = repainted, f.mask
         again = [k for k, m in enumerate(first) if m is not None]
@@ -148,13 +148,13 @@ class LungFinder:
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """What the classifier sees for ``records``: cleaned images and lung masks.
 
-        The masks are cached per weights file, overlay settings and runtime (LiteRT and
+        The masks are cached per weights file, mark-removal settings and runtime (LiteRT and
         TensorFlow may round a boundary pixel apart, and reports must use the masks the
         pipeline itself computes). ``originals``, one raw image per record, spares
         reading them again.
         """
-        segmenter, burn_in = self.segmenter, self.burn_in
-        tag = f"_burnin{burn_in.tag()}" if burn_in.enabled else ""
+        segmenter, mark_removal = self.segmenter, self.mark_removal
+        tag = f"_marks{mark_removal.tag()}" if mark_removal.enabled else ""
         weights = (segmenter.weights_sha256 or "unsaved")[:16]
         path = self.cache_dir / f"masks_{weights}_{segmenter.runtime}{tag}.npz"
         cached: dict[str, np.ndarray] = {}
@@ -170,7 +170,7 @@ class LungFinder:
         missing = []
         for i, r in enumerate(records):
             if r.id in cached:
-                images[i] = rebuild(raw[i], cached.get(FIRST + r.id), burn_in)[0]
+                images[i] = rebuild(raw[i], cached.get(FIRST + r.id), mark_removal)[0]
             else:
                 missing.append(i)
         for start in chunks(len(missing), 64, "lung masks"):

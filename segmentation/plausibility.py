@@ -14,7 +14,7 @@ cartoon, an inverted or a rotated film. What tells them apart:
   than the mediastinum between them; on an inverted film they are not.
 
 The thresholds (``QualityConfig``) were chosen on the validation split;
-``lunggate lab eval-gate`` reports how many real X-rays they refuse and how many
+``lunggate lab eval-plausibility`` reports how many real X-rays they refuse and how many
 transformed films and synthetic non-X-rays they catch.
 """
 

@@ -1,6 +1,6 @@
 """From a lung probability map to a clean mask, and how plausible that mask is.
 
-Pure functions on NumPy arrays, so that the pipeline's quality gate can be tested
+Pure functions on NumPy arrays, so that the pipeline's plausibility check can be tested
 on hand-made masks.
 """
 

@@ -20,8 +20,8 @@ from lunggate.core.data import Record, load_images, read_mask
 from lunggate.core.paths import SPLIT_FILE
 from lunggate.core.splits import split_records
 from lunggate.core.training import BestOnValidation, track_batch_statistics
-from lunggate.segmentation.burnin import remove_all
-from lunggate.segmentation.config import BurnInConfig, SegTrainConfig
+from lunggate.segmentation.config import MarkRemovalConfig, SegTrainConfig
+from lunggate.segmentation.marks import remove_all
 from lunggate.segmentation.metrics import dice
 from lunggate.segmentation.model import build_unet, standardize
 from lunggate.segmentation.segmenter import UNetSegmenter
@@ -45,11 +45,11 @@ def batches(
     batch_size: int,
     seed: int,
     marks: float,
-    burn_in: BurnInConfig = BurnInConfig(enabled=False),
+    mark_removal: MarkRemovalConfig = MarkRemovalConfig(enabled=False),
 ):
     """Endless augmented (x, y) batches, reshuffled each pass.
 
-    Each augmented image then goes through the overlay removal as serving's input
+    Each augmented image then goes through the mark removal as serving's input
     does, so the U-Net learns on painted-over marks, which is what it will be shown.
     """
     augment = xray_augmentation(marks=marks)
@@ -61,7 +61,7 @@ def batches(
             pairs = [
                 augment(image=images[i], mask=masks[i]) for i in order[start : start + batch_size]
             ]
-            cleaned = remove_all([p["image"] for p in pairs], burn_in)
+            cleaned = remove_all([p["image"] for p in pairs], mark_removal)
             x = standardize(np.stack(cleaned))[..., None]
             y = np.stack([p["mask"] for p in pairs])[..., None]
             yield x, y.astype(np.float32)
@@ -79,7 +79,7 @@ class BestDiceCheckpoint(BestOnValidation):
     The criterion is the mean Dice over the clean validation images and over copies
     with burned-in marks: a segmenter whose mask follows a marker into the
     mediastinum moves the classifier's gate, however well it does on clean films.
-    Both sets go through ``burn_in`` first, as serving's input does.
+    Both sets go through ``mark_removal`` first, as serving's input does.
     """
 
     criterion = "score"
@@ -93,12 +93,12 @@ class BestDiceCheckpoint(BestOnValidation):
         meta: dict,
         patience: int,
         prior: dict | None = None,
-        burn_in: BurnInConfig = BurnInConfig(enabled=False),
+        mark_removal: MarkRemovalConfig = MarkRemovalConfig(enabled=False),
     ) -> None:
         super().__init__(out, meta, patience, prior)
         self.segmenter, self.masks = segmenter, masks
-        self.images = remove_all(images, burn_in)
-        self.marked = remove_all(marked_copies(images), burn_in)
+        self.images = remove_all(images, mark_removal)
+        self.marked = remove_all(marked_copies(images), mark_removal)
 
     def _dice(self, images: list[np.ndarray]) -> float:
         found = self.segmenter.segment(images)
@@ -148,7 +148,7 @@ def train_segmenter(
     )
     dataset = tf.data.Dataset.from_generator(
         lambda: batches(
-            x_train, y_train, config.batch_size, config.seed, config.marks, config.burn_in
+            x_train, y_train, config.batch_size, config.seed, config.marks, config.mark_removal
         ),
         output_signature=signature,
     ).prefetch(4)
@@ -168,7 +168,7 @@ def train_segmenter(
         meta,
         config.patience,
         prior=modelfile.read_meta(config.init_weights) if config.init_weights else None,
-        burn_in=config.burn_in,
+        mark_removal=config.mark_removal,
     )
     model.fit(
         dataset,

@@ -59,8 +59,11 @@ def test_predict_returns_the_result_contract(client):
     assert att["lung_area_fraction"] == body["lung"]["area_fraction"] == att["threshold"]
     assert body["models"]["masked"] is True
     assert {"segmentation", "classification_gradcam"} <= body["timings_ms"].keys()
-    assert body["burn_in"]["enabled"] is True and 0 <= body["burn_in"]["removed_fraction"] < 1
-    assert isinstance(body["burn_in"]["segmented_twice"], bool)
+    assert (
+        body["mark_removal"]["enabled"] is True
+        and 0 <= body["mark_removal"]["removed_fraction"] < 1
+    )
+    assert isinstance(body["mark_removal"]["segmented_twice"], bool)
     assert body["image"] == {"width": 256, "height": 256, "format": "PNG", "mode": "L", "bits": 8}
     assert body["overlays"] is None
 

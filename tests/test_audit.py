@@ -31,7 +31,10 @@ def test_audit_writes_csv_json_and_html(tiny_pipeline, tmp_path):
     assert list(rows[0].keys()) == csv_columns(CLASS_NAMES, labelled=False)
     broken = next(r for r in rows if r["path"] == "broken.png")
     assert broken["status"] == "error" and "not a PNG" in broken["reason"]
-    assert {r["burn_in.segmented_twice"] for r in rows if r["status"] == "ok"} <= {"True", "False"}
+    assert {r["mark_removal.segmented_twice"] for r in rows if r["status"] == "ok"} <= {
+        "True",
+        "False",
+    }
     data = json.loads((tmp_path / "report" / "results.json").read_text())
     # The CSV is the JSON result flattened: the same figures under dotted names.
     first = next(r for r in data["results"] if r["status"] == "ok")

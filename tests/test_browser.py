@@ -137,7 +137,7 @@ def synthetic_audit(n: int, out: Path) -> list[dict]:
                 "status": "ok",
                 "label": CLASS_NAMES[int(probs.argmax())],
                 "probabilities": dict(zip(CLASS_NAMES, probs.round(4).tolist(), strict=True)),
-                "burn_in": {
+                "mark_removal": {
                     "enabled": True,
                     "removed_fraction": 0.0,
                     "segmented_twice": False,

@@ -147,6 +147,11 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     assert [row["epoch"] for row in history] == [1, 2, 3]  # a continued run skips the warm-up
     assert modelfile.read_meta(tmp_path / "more.npz")["recipe"] == "recipes/x.toml epochs=1"
     assert modelfile.read_meta(tmp_path / "more.npz")["val_macro_f1"] >= meta["val_macro_f1"]
+    # A continuation for what validation cannot show keeps its own epoch, better or not.
+    own = replace(more, beat_init_weights=False, mixstyle=0.5)
+    train_classifier(own, None, tiny_dataset, tmp_path / "own.npz", tmp_path / "split.csv")
+    assert modelfile.read_meta(tmp_path / "own.npz")["epoch"] == 3
+    assert modelfile.read_meta(tmp_path / "own.npz")["config"]["mixstyle"] == 0.5
 
     other = replace(more, model=replace(config.model, backbone="mobilenetv2"))
     with pytest.raises(ModelFileError, match="same backbone"):

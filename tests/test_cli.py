@@ -19,7 +19,7 @@ LAB = [
     "calibrate",
     "eval-cls",
     "eval-familiarity",
-    "eval-gate",
+    "eval-plausibility",
     "bench",
 ]
 
@@ -100,15 +100,40 @@ def test_console_script_runs():
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_predict_says_whether_burned_in_overlays_were_removed(keep: bool, capsys):
+def test_predict_says_whether_burned_in_marks_were_removed(keep: bool, capsys):
     import json
 
     from conftest import SAMPLES
 
-    args = ["predict", str(SAMPLES[0]), "--json"] + (["--keep-burn-in"] if keep else [])
+    args = ["predict", str(SAMPLES[0]), "--json"] + (["--keep-marks"] if keep else [])
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["burn_in"]["enabled"] is not keep
+    assert result["mark_removal"]["enabled"] is not keep
+
+
+def test_the_old_keep_burn_in_flag_still_keeps_the_marks(capsys):
+    import json
+
+    from conftest import SAMPLES
+
+    assert main(["predict", str(SAMPLES[0]), "--json", "--keep-burn-in"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["mark_removal"]["enabled"] is False
+
+
+def test_the_threshold_variable_sets_predicts_flag_threshold_and_the_flag_wins(monkeypatch, capsys):
+    import json
+
+    from conftest import SAMPLES
+
+    monkeypatch.setenv("LUNGGATE_ATTENTION_THRESHOLD", "0.99")
+    assert main(["predict", str(SAMPLES[0]), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["attention"]["threshold"] == 0.99
+    assert main(["predict", str(SAMPLES[0]), "--json", "--threshold", "0.2"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["attention"]["threshold"] == 0.2
+    monkeypatch.setenv("LUNGGATE_ATTENTION_THRESHOLD", "most")
+    assert main(["predict", str(SAMPLES[0])]) == 2
+    assert "LUNGGATE_ATTENTION_THRESHOLD must be a number" in capsys.readouterr().err
 
 
 def test_predict_writes_guided_gradcam_on_request(tmp_path: Path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lunggate.core import CLASS_NAMES
-from lunggate.lab.artifacts import ArtifactConfig
+from lunggate.lab.burn_marks import BurnMarksConfig
 from lunggate.lab.compare import (
     CompareConfig,
     bootstrap_ci,
@@ -15,7 +15,7 @@ from lunggate.lab.compare import (
     markdown,
     model_report,
 )
-from lunggate.segmentation.config import BurnInConfig
+from lunggate.segmentation.config import MarkRemovalConfig
 
 
 def perfect(n_per_class: int = 10):
@@ -50,7 +50,7 @@ def fake_report() -> dict:
         "n": len(labels),
         "masked": side,
         "raw": side,
-        "artifacts": {
+        "marks": {
             "masked": {
                 "flip_rate": 0.01,
                 "mean_abs_prob_change": 0.02,
@@ -73,7 +73,7 @@ def test_markdown_lists_every_metric_for_both_models():
     for needle in (
         "accuracy",
         "macro-F1",
-        "artifact flip rate",
+        "mark flip rate",
         "0.200",
         "gate leak",
         "0.190",
@@ -134,8 +134,8 @@ def test_compare_end_to_end_writes_every_part(
         split_file=tmp_path / "split.csv",
         config=CompareConfig(
             bootstrap=10,
-            burn_in=BurnInConfig(enabled=removal),
-            more_seeds=(ArtifactConfig().seed, 5),
+            mark_removal=MarkRemovalConfig(enabled=removal),
+            more_seeds=(BurnMarksConfig().seed, 5),
             randomisation_images=2,
         ),
     )
@@ -147,35 +147,35 @@ def test_compare_end_to_end_writes_every_part(
     lo, hi = report["lungs_hidden"]["ci95"]["macro_f1"]
     assert lo <= report["lungs_hidden"]["macro_f1"] <= hi
     assert report["lungs_hidden"]["weights_sha256"] == modelfile.sha256(control)
-    assert "lungs_hidden" not in report["artifacts"]  # scored on clean images only
+    assert "lungs_hidden" not in report["marks"]  # scored on clean images only
     assert "## Control: lungs hidden" in (out / "compare.md").read_text()
     for kind in ("masked", "raw"):
         assert set(report[kind]) >= {"accuracy", "macro_f1", "sensitivity", "roc_auc", "ci95"}
-        artifacts = report["artifacts"][kind]
-        flips = artifacts["flip_rate"] * len(records)  # a share of the images
-        assert flips == pytest.approx(round(flips)) and artifacts["mean_abs_prob_change"] >= 0
+        burned = report["marks"][kind]
+        flips = burned["flip_rate"] * len(records)  # a share of the images
+        assert flips == pytest.approx(round(flips)) and burned["mean_abs_prob_change"] >= 0
     if removal:
         # Repainting a mark's anti-aliased rim may touch lung pixels right against it,
         # so the gate leak is measured, not zero; the test without removal is reported.
-        leaks = report["artifacts"]["masked"]["flip_rate_fixed_masks"] * len(records)
+        leaks = report["marks"]["masked"]["flip_rate_fixed_masks"] * len(records)
         assert leaks == pytest.approx(round(leaks))
-        assert set(report["artifacts"]["without_burn_in_removal"]) == {"masked", "raw"}
-        assert "without burn-in removal" in (out / "compare.md").read_text()
+        assert set(report["marks"]["without_mark_removal"]) == {"masked", "raw"}
+        assert "without mark removal" in (out / "compare.md").read_text()
     else:
-        assert report["artifacts"]["masked"]["flip_rate_fixed_masks"] == 0
-        assert "without_burn_in_removal" not in report["artifacts"]
-    assert report["artifacts"]["burn_in"]["enabled"] is removal
-    assert report["artifacts"]["mask_variants_px"] == [-4, -2, 0, 2, 4]  # the shipped default
-    assert set(report["artifacts"]["by_kind"]) == set(report["artifacts"]["kinds"])
+        assert report["marks"]["masked"]["flip_rate_fixed_masks"] == 0
+        assert "without_mark_removal" not in report["marks"]
+    assert report["marks"]["mark_removal"]["enabled"] is removal
+    assert report["marks"]["mask_variants_px"] == [-4, -2, 0, 2, 4]  # the shipped default
+    assert set(report["marks"]["by_kind"]) == set(report["marks"]["kinds"])
     # The test's own layout again gives its own figures; another is a figure too.
-    again = report["artifacts"]["more_seeds"]
-    assert set(again) == {str(ArtifactConfig().seed), "5"}
+    again = report["marks"]["more_seeds"]
+    assert set(again) == {str(BurnMarksConfig().seed), "5"}
     for kind in ("masked", "raw"):
-        assert again[str(ArtifactConfig().seed)][kind] == report["artifacts"][kind]["flip_rate"]
+        assert again[str(BurnMarksConfig().seed)][kind] == report["marks"][kind]["flip_rate"]
         share = again["5"][kind] * len(records)
         assert share == pytest.approx(round(share))
     assert json.loads((out / "compare.json").read_text()) == report
-    for name in ("compare.md", "in_lung_histogram.png", "artifact_examples.png"):
+    for name in ("compare.md", "in_lung_histogram.png", "mark_examples.png"):
         assert (out / name).stat().st_size > 0
 
 

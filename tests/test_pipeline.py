@@ -1,4 +1,4 @@
-"""``Pipeline.analyze``: the result contract, the quality gate, batch = single."""
+"""``Pipeline.analyze``: the result contract, the plausibility check, batch = single."""
 
 import cv2
 import numpy as np
@@ -60,17 +60,17 @@ def test_burned_in_marks_are_painted_over_before_both_stages(tiny_pipeline):
     marked = image.copy()
     marked[5:20, 5:40] = 255  # a label block in the corner, away from the lungs
     cleaned = tiny_pipeline.analyze(marked)
-    assert cleaned.burn_in.enabled and cleaned.burn_in.removed_fraction > 15 * 35 / 256**2
-    plain = tiny_pipeline.finder.without_overlay_removal()
+    assert cleaned.mark_removal.enabled and cleaned.mark_removal.removed_fraction > 15 * 35 / 256**2
+    plain = tiny_pipeline.finder.without_mark_removal()
     kept = Pipeline(plain, tiny_pipeline.classifier).analyze(marked)
-    assert kept.burn_in.model_dump() == {
+    assert kept.mark_removal.model_dump() == {
         "enabled": False,
         "removed_fraction": 0.0,
         "segmented_twice": False,
         "carved_lung_fraction": 0.0,
     }
-    assert cleaned.burn_in.carved_lung_fraction == 0.0  # the corner block lay on no lung
-    assert cleaned.to_dict()["burn_in"] == cleaned.burn_in.model_dump()
+    assert cleaned.mark_removal.carved_lung_fraction == 0.0  # the corner block lay on no lung
+    assert cleaned.to_dict()["mark_removal"] == cleaned.mark_removal.model_dump()
 
 
 def test_a_mark_against_a_lung_has_the_lungs_found_again(tiny_pipeline):
@@ -82,8 +82,8 @@ def test_a_mark_against_a_lung_has_the_lungs_found_again(tiny_pipeline):
     marked = image.copy()
     marked[row - 6 : row + 6, col - 3 : col + 9] = 255  # straddles the lung's border
     r = tiny_pipeline.analyze(marked)
-    assert r.burn_in.segmented_twice and r.burn_in.removed_fraction > 0
-    assert not tiny_pipeline.analyze(image).burn_in.segmented_twice
+    assert r.mark_removal.segmented_twice and r.mark_removal.removed_fraction > 0
+    assert not tiny_pipeline.analyze(image).mark_removal.segmented_twice
 
 
 def test_a_mark_on_a_lung_is_carved_out_of_the_result_and_counted(tiny_pipeline):
@@ -95,7 +95,7 @@ def test_a_mark_on_a_lung_is_carved_out_of_the_result_and_counted(tiny_pipeline)
     marked[y - 6 : y + 6, x - 6 : x + 6] = 255
     r = tiny_pipeline.analyze(marked)
     assert not r.mask[y - 4 : y + 4, x - 4 : x + 4].any()
-    carved = r.burn_in.carved_lung_fraction
+    carved = r.mark_removal.carved_lung_fraction
     assert 8 * 8 / lungs.sum() < carved < 16 * 16 / lungs.sum()  # about the marker's core
 
 

@@ -1,4 +1,4 @@
-"""The plausibility gate: known answers for its signals, and what the pipeline refuses."""
+"""The plausibility check: known answers for its signals, and what the pipeline refuses."""
 
 import cv2
 import numpy as np
@@ -77,18 +77,20 @@ def test_pipeline_result_says_why_an_image_is_not_a_chest_xray(tiny_pipeline):
     assert "not" in result.reason and "no plausible lungs" not in result.reason
 
 
-def test_eval_gate_counts_refusals_per_split_and_catches_per_kind(tiny_dataset, tmp_path, finder):
+def test_eval_plausibility_counts_refusals_per_split_and_catches_per_kind(
+    tiny_dataset, tmp_path, finder
+):
     import json
 
     from lunggate.core.data import scan_dataset
     from lunggate.core.splits import write_split
-    from lunggate.segmentation.gate_report import TRANSFORMS, evaluate_gate
+    from lunggate.segmentation.plausibility_report import TRANSFORMS, evaluate_plausibility
 
     records = scan_dataset(tiny_dataset)
     split = {r.id: ("val" if r.id.endswith("img0") else "test") for r in records}
     write_split(tmp_path / "split.csv", records, split)
     out = tmp_path / "plausibility.json"
-    report = evaluate_gate(finder, tiny_dataset, out, tmp_path / "split.csv", per_kind=2)
+    report = evaluate_plausibility(finder, tiny_dataset, out, tmp_path / "split.csv", per_kind=2)
     assert json.loads(out.read_text()) == report
     for name, n in (("val", 4), ("test", len(records) - 4)):
         real = report["real_xrays"][name]

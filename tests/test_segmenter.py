@@ -102,7 +102,7 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
     from lunggate.core.data import scan_dataset
-    from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.config import MarkRemovalConfig
     from lunggate.segmentation.finder import FIRST, LungFinder
 
     records = scan_dataset(tiny_dataset)
@@ -110,7 +110,7 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
     marked[26:38, 28:36] = 255  # a mark between the lungs: repainted, segmented again
     cv2.imwrite(str(records[0].image), marked)
     segmenter = UNetSegmenter.load()
-    images, masks = LungFinder(segmenter, BurnInConfig(), tmp_path).dataset(records)
+    images, masks = LungFinder(segmenter, MarkRemovalConfig(), tmp_path).dataset(records)
     (cache,) = tmp_path.glob("masks_*.npz")
     assert [m.shape for m in masks] == [(64, 64)] * len(records)
     with np.load(cache) as stored:
@@ -122,12 +122,12 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
         def segment(self, images):
             raise AssertionError("cached masks must not be recomputed")
 
-    again = LungFinder(Refuses(), BurnInConfig(), tmp_path).dataset(records)
+    again = LungFinder(Refuses(), MarkRemovalConfig(), tmp_path).dataset(records)
     for before, after in zip((images, masks), again, strict=True):
         assert all((a == b).all() for a, b in zip(before, after, strict=True))
 
     cache.write_bytes(cache.read_bytes()[:100])  # as if a run died while writing
-    _, redone = LungFinder(segmenter, BurnInConfig(), tmp_path).dataset(records)
+    _, redone = LungFinder(segmenter, MarkRemovalConfig(), tmp_path).dataset(records)
     assert all((a == b).all() for a, b in zip(masks, redone, strict=True))
 
 
@@ -135,15 +135,17 @@ def test_mask_cache_segments_the_images_it_is_handed(tiny_dataset: Path, tmp_pat
     from dataclasses import replace
 
     from lunggate.core.data import load_images, scan_dataset
-    from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.config import MarkRemovalConfig
     from lunggate.segmentation.finder import LungFinder
 
     records = scan_dataset(tiny_dataset)
     segmenter = UNetSegmenter.load()
-    read = LungFinder(segmenter, BurnInConfig(), tmp_path / "read").dataset(records)
+    read = LungFinder(segmenter, MarkRemovalConfig(), tmp_path / "read").dataset(records)
     originals = list(load_images([r.image for r in records]))
     gone = [replace(r, image=tmp_path / "gone.png") for r in records]  # nothing to read
-    handed = LungFinder(segmenter, BurnInConfig(), tmp_path / "handed").dataset(gone, originals)
+    handed = LungFinder(segmenter, MarkRemovalConfig(), tmp_path / "handed").dataset(
+        gone, originals
+    )
     for before, after in zip(read, handed, strict=True):
         assert all((a == b).all() for a, b in zip(before, after, strict=True))
 
@@ -152,16 +154,18 @@ def test_training_batches_are_painted_over_as_serving_input_is(monkeypatch):
     import albumentations as A
 
     from lunggate.segmentation import train
-    from lunggate.segmentation.burnin import remove_burn_in
-    from lunggate.segmentation.config import BurnInConfig
+    from lunggate.segmentation.config import MarkRemovalConfig
+    from lunggate.segmentation.marks import remove_marks
     from lunggate.segmentation.model import standardize
 
     monkeypatch.setattr(train, "xray_augmentation", lambda marks: A.Compose([]))
     image, mask = synthetic_xray(6, 64)
     image[4:9, 4:12] = 255  # a burned-in mark in the corner
     images, masks = np.stack([image] * 2), np.stack([mask.astype(np.float32)] * 2)
-    x, y = next(train.batches(images, masks, 2, seed=0, marks=0.0, burn_in=BurnInConfig()))
-    cleaned, removed = remove_burn_in(image, BurnInConfig())
+    x, y = next(
+        train.batches(images, masks, 2, seed=0, marks=0.0, mark_removal=MarkRemovalConfig())
+    )
+    cleaned, removed = remove_marks(image, MarkRemovalConfig())
     assert removed[4:9, 4:12].all()
     np.testing.assert_allclose(x[..., 0], standardize(np.stack([cleaned] * 2)), atol=1e-6)
     np.testing.assert_array_equal(y[..., 0], masks)

@@ -1,4 +1,4 @@
-"""Synthetic burned-in artifacts, drawn outside the lung fields only.
+"""Synthetic burned-in marks, drawn outside the lung fields only.
 
 The counterfactual test of lung gating: an X-ray with laterality letters, ECG-lead
 markers, a wire or tube and a corner text block added *outside* the lungs shows the
@@ -21,8 +21,8 @@ WORDS = ("L", "R", "AP", "PORTABLE")
 
 
 @dataclass(frozen=True)
-class ArtifactConfig:
-    """Which artifacts to burn in and how the lungs are protected."""
+class BurnMarksConfig:
+    """Which marks to burn in and how the lungs are protected."""
 
     kinds: tuple[str, ...] = KINDS
     protect_margin: float = 0.0
@@ -86,25 +86,25 @@ def _text_block(layer: np.ndarray, rng: np.random.Generator) -> None:
 _DRAW = {"letters": _letters, "markers": _markers, "wire": _wire, "text_block": _text_block}
 
 
-def burn_artifacts(
+def burn_marks(
     image: np.ndarray,
     lung_mask: np.ndarray,
-    config: ArtifactConfig = ArtifactConfig(),
+    config: BurnMarksConfig = BurnMarksConfig(),
     index: int = 0,
 ) -> np.ndarray:
-    """A copy of ``image`` with artifacts outside ``lung_mask``.
+    """A copy of ``image`` with marks outside ``lung_mask``.
 
     Args:
         image: 2-D uint8 X-ray.
         lung_mask: bool mask of the same shape; these pixels never change.
-        config: which artifacts, the protection margin and the seed.
+        config: which marks, the protection margin and the seed.
         index: mixed into the seed so each image of a set gets its own layout.
     """
     if image.shape != lung_mask.shape:
         raise ValueError(f"image {image.shape} and lung mask {lung_mask.shape} differ in shape")
     unknown = set(config.kinds) - set(_DRAW)
     if unknown:
-        raise ValueError(f"unknown artifact kind(s) {sorted(unknown)}; choose from {KINDS}")
+        raise ValueError(f"unknown mark kind(s) {sorted(unknown)}; choose from {KINDS}")
     rng = np.random.default_rng([config.seed, index])
     layer = np.zeros(image.shape, np.uint8)
     for kind in config.kinds:

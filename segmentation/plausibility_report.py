@@ -1,10 +1,10 @@
-"""``lunggate lab eval-gate``: how often the plausibility gate refuses real X-rays, and
+"""``lunggate lab eval-plausibility``: how often the plausibility check refuses real X-rays, and
 how often it catches what is not a frontal chest X-ray.
 
 Real X-rays are the validation and test splits. What should be refused: those films
 inverted and rotated by 90, 180 and 270 degrees, and synthetic non-X-rays (noise at
 several sizes, checkerboards, two-ellipse cartoons, a grey ramp). Everything goes
-through the pipeline's own lung finding (overlay removal, U-Net, quality check).
+through the pipeline's own lung finding (mark removal, U-Net, quality check).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def synthetic_non_xrays(count: int, seed: int = 0) -> dict[str, list[np.ndarray]
 
 def refusals(finder: LungFinder, images: Sequence[np.ndarray]) -> list[str | None]:
     """The pipeline's reason to refuse each image (None: accepted)."""
-    found = mapped(finder.find, images, 64, "gate")
+    found = mapped(finder.find, images, 64, "plausibility")
     return [None if f.lungs.quality.ok else f.lungs.quality.reason for f in found]
 
 
@@ -67,7 +67,7 @@ def _why(reasons: list[str | None]) -> dict[str, int]:
     return dict(Counter(kinds))
 
 
-def evaluate_gate(
+def evaluate_plausibility(
     finder: LungFinder,
     data_root: Path,
     out: Path,
