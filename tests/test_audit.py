@@ -226,3 +226,36 @@ def test_an_entry_survives_its_row_and_the_jsonl_keeps_the_flat_layout(tiny_pipe
     assert (
         AuditEntry.from_row(bad).reason == bad["reason"] and AuditEntry.from_row(bad).label is None
     )
+
+
+@pytest.mark.slow
+def test_an_audit_killed_mid_run_and_rerun_ends_with_every_image_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "studies"
+    root.mkdir()
+    for k in range(6):
+        for p in SAMPLES:
+            shutil.copy(p, root / f"{k}_{p.name}")
+    out = tmp_path / "report"
+    command = [sys.executable, "-m", "lunggate.cli", "audit", str(root), "--out", str(out)]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    jsonl = out / "results.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and run.poll() is None:
+        if jsonl.is_file() and len(jsonl.read_text().splitlines()) >= 8:
+            os.kill(run.pid, signal.SIGKILL)  # as a crash or an out-of-memory kill would
+            break
+        time.sleep(0.05)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL, "the audit ended before it could be killed"
+    assert len(jsonl.read_text().splitlines()) < 6 * len(SAMPLES)
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    paths = [json.loads(line)["path"] for line in jsonl.read_text().splitlines()]
+    assert sorted(paths) == sorted(set(paths)) == sorted(f.name for f in root.iterdir())
+    rows = json.loads((out / "results.json").read_text())["results"]
+    assert sorted(r["path"] for r in rows) == sorted(paths)
