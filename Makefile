@@ -53,7 +53,7 @@ reports: $(STAMP)
 	$(BIN)/lunggate compare --split val --data-root $(DATA_ROOT) --out reports/compare_val --bootstrap 200
 	$(BIN)/lunggate compare --external $(EXTERNAL) --data-root $(DATA_ROOT) --out reports
 	$(BIN)/lunggate lab eval-familiarity --external $(EXTERNAL) --data-root $(DATA_ROOT)
-	$(BIN)/lunggate lab bench --soak --audit 400
+	$(BIN)/lunggate lab bench --soak --audit 400 --report-rows 1000 10000 100000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,13 +1,13 @@
 // The audit report's table: every image's row, one page drawn at a time, sortable by
-// any column and filtered by name, labels, outcome and familiarity (see pipeline/report.py).
+// any column and filtered by name, labels, outcome and familiarity (see audit/page.py).
 "use strict";
-const DATA = JSON.parse(document.getElementById("rows").textContent);
-const FIELDS = DATA.fields;
+// The rows come from the script files the page loads before this one (audit/page.py).
+const FIELDS = LUNGGATE_FIELDS;
 const HEADERS = {path: "image", truth: "your label", label: "predicted", p: "p",
   in_lung: "in-lung", lift: "lift", ceiling: "ceiling", outcome: "outcome",
   reason: "reason", thumb: "Grad-CAM", familiarity: "familiarity", familiar: "familiar"};
 const PAGE = 50;
-const all = DATA.rows;
+const all = LUNGGATE_ROWS;
 const labelled = all.some(r => r[1]);
 const shownFields = FIELDS.filter(f => labelled || f !== "truth");
 let view = all, page = 0, sortField = null, ascending = true;

@@ -1,24 +1,28 @@
-"""An audit's outputs from its entries: ``results.csv``, ``results.json``, figures and
-``report.html``, the page an auditor works in.
+"""An audit's outputs from its entries: ``results.csv``, ``results.json`` (and
+``results.parquet``), figures and ``report.html``, the page an auditor works in.
 
-The page carries every image's row as JSON and draws one page of the table at a time
-(sortable by any column, filtered by name, label and outcome), so it opens in a
-second at 10,000 images: only the shown page's thumbnails are loaded.
+The entries stream through once, whatever the archive's size: each is written to the
+files as it comes, and what the summary needs is kept as it goes (``Tally``: counts,
+the in-lung scores as floats, the labelled answers' probabilities), never the entries
+themselves. So the memory an audit's report takes grows by a few numbers an image.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from lunggate.audit.entry import AuditEntry
-from lunggate.audit.page import page
+from lunggate.audit.page import CASES_SHOWN, PageWriter
 from lunggate.classification.metrics import classification_metrics
 from lunggate.pipeline.result import table_columns, table_row
 
@@ -29,140 +33,207 @@ def csv_columns(classes: Sequence[str], labelled: bool) -> list[str]:
     return ["path", *(["truth"] if labelled else []), *table_columns(classes)]
 
 
-def _scores(entries: Sequence[AuditEntry], key: str = "in_lung") -> list[float]:
-    """The entries' attention figure ``key`` (in-lung score, lift, threshold), where
-    they have one."""
-    values = (getattr(e.attention, key) for e in entries if e.attention is not None)
-    return [v for v in values if v is not None]
+class _Scores:
+    """The in-lung scores and lifts of some entries, and how many there were."""
 
+    def __init__(self) -> None:
+        self.n, self.flagged = 0, 0
+        self.in_lung, self.lift = array("d"), array("d")
 
-def _attention_stats(entries: Sequence[AuditEntry]) -> dict:
-    """Count, in-lung score and lift medians, and flagged count of some entries."""
-    scores, lifts = _scores(entries), _scores(entries, "lift")
-    return {
-        "n": len(entries),
-        "in_lung_median": float(np.median(scores)) if scores else None,
-        "lift_median": float(np.median(lifts)) if lifts else None,
-        "flagged": sum(e.flagged for e in entries),
-    }
+    def add(self, e: AuditEntry) -> None:
+        self.n += 1
+        self.flagged += e.flagged
+        a = e.attention
+        if a is not None and a.in_lung is not None:
+            self.in_lung.append(a.in_lung)
+        if a is not None and a.lift is not None:
+            self.lift.append(a.lift)
 
-
-def _by_class(entries: Sequence[AuditEntry], key: str, classes: Sequence[str]) -> dict:
-    """``_attention_stats`` of the entries per value of ``key`` (``label``, the
-    predicted class, or ``truth``)."""
-    return {c: _attention_stats([e for e in entries if getattr(e, key) == c]) for c in classes}
-
-
-def labelled_metrics(entries: Sequence[AuditEntry], classes: Sequence[str]) -> dict | None:
-    """Accuracy, macro-F1, per-class figures and the confusion matrix of the answered
-    images that carry the auditor's label (``None`` without labels)."""
-    labelled = [e for e in entries if e.truth]
-    if not labelled:
-        return None
-    answered = [e for e in labelled if e.result is not None and e.result.probabilities]
-    out: dict = {
-        "labelled": len(labelled),
-        "answered": len(answered),
-        "not_answered": len(labelled) - len(answered),
-    }
-    if answered:
-        for name, part in (
-            ("familiar", [e for e in answered if e.unfamiliar is False]),
-            ("unfamiliar", [e for e in answered if e.unfamiliar]),
-        ):
-            out[f"accuracy_{name}"] = _accuracy(part)
-            out[name] = len(part)
-        truth = np.array([classes.index(e.truth) for e in answered])
-        probs = np.array([[e.result.probabilities[c] for c in classes] for e in answered])
-        metrics = classification_metrics(truth, probs, classes)
-        keys = ("accuracy", "macro_f1", "macro_f1_classes", "per_class")
-        out.update({k: metrics[k] for k in keys})
-        out["confusion_matrix"] = {
-            "classes": list(classes),
-            "rows_true": metrics["confusion_matrix"],
+    def stats(self) -> dict:
+        """Count, in-lung score and lift medians, and flagged count."""
+        return {
+            "n": self.n,
+            "in_lung_median": float(np.median(self.in_lung)) if self.in_lung else None,
+            "lift_median": float(np.median(self.lift)) if self.lift else None,
+            "flagged": self.flagged,
         }
-    return out
 
 
-def _accuracy(entries: Sequence[AuditEntry]) -> float | None:
-    """Share of ``entries`` whose answer is their label (None when there are none)."""
-    if not entries:
-        return None
-    return sum(e.label == e.truth for e in entries) / len(entries)
+class Tally:
+    """What the summary, the figures and the page's cards need, kept entry by entry."""
 
+    def __init__(self, classes: Sequence[str]) -> None:
+        self.classes = list(classes)
+        self.all = _Scores()
+        self.thresholds = array("d")
+        self.by_label = {c: _Scores() for c in classes}
+        self.by_truth = {c: _Scores() for c in classes}
+        self.status: Counter[str] = Counter()
+        self.labels: Counter[str] = Counter()
+        self.unfamiliar = 0
+        self.labelled = 0
+        self.truth = array("i")
+        self.probs = array("d")
+        self.right = {"familiar": [0, 0], "unfamiliar": [0, 0]}
+        """Per familiarity: answered labelled films, and how many were right."""
+        self.flagged: list[AuditEntry] = []
+        self.rejected: list[AuditEntry] = []
+        self.more = {"flagged": 0, "rejected": 0}
 
-def summarize(entries: Sequence[AuditEntry], classes: Sequence[str], model: dict | None) -> dict:
-    overall = _attention_stats(entries)
-    summary = {
-        "images": len(entries),
-        "model": model,
-        "status": dict(Counter(e.status for e in entries)),
-        "labels": dict(Counter(e.label for e in entries if e.label)),
-        **{k: overall[k] for k in ("flagged", "in_lung_median", "lift_median")},
-        "unfamiliar": sum(bool(e.unfamiliar) for e in entries),
-        "by_predicted_class": _by_class(entries, "label", classes),
-    }
-    metrics = labelled_metrics(entries, classes)
-    if metrics is not None:
-        summary["by_true_class"] = _by_class(entries, "truth", classes)
-        summary["against_labels"] = metrics
-    return summary
+    def add(self, e: AuditEntry) -> None:
+        self.all.add(e)
+        if e.attention is not None:
+            self.thresholds.append(e.attention.threshold)
+        if e.label in self.by_label:
+            self.by_label[e.label].add(e)
+        self.status[e.status] += 1
+        if e.label:
+            self.labels[e.label] += 1
+        self.unfamiliar += bool(e.unfamiliar)
+        for kind, cards in (("flagged", self.flagged), ("rejected", self.rejected)):
+            if e.flagged if kind == "flagged" else e.status != "ok":
+                self.more[kind] += 1
+                if len(cards) < CASES_SHOWN:
+                    cards.append(e)
+        if not e.truth:
+            return
+        self.labelled += 1
+        self.by_truth[e.truth].add(e)
+        probabilities = None if e.result is None else e.result.probabilities
+        if not probabilities:
+            return
+        self.truth.append(self.classes.index(e.truth))
+        self.probs.extend(probabilities[c] for c in self.classes)
+        if e.unfamiliar is not None:
+            counts = self.right["unfamiliar" if e.unfamiliar else "familiar"]
+            counts[0] += 1
+            counts[1] += e.label == e.truth
+
+    def labelled_metrics(self) -> dict | None:
+        """Accuracy, macro-F1, per-class figures and the confusion matrix of the answered
+        images that carry the auditor's label (``None`` without labels)."""
+        if not self.labelled:
+            return None
+        answered = len(self.truth)
+        out: dict = {
+            "labelled": self.labelled,
+            "answered": answered,
+            "not_answered": self.labelled - answered,
+        }
+        if answered:
+            for name, (n, right) in self.right.items():
+                out[f"accuracy_{name}"] = right / n if n else None
+                out[name] = n
+            probs = np.frombuffer(self.probs, dtype=float).reshape(answered, len(self.classes))
+            metrics = classification_metrics(np.asarray(self.truth), probs, self.classes)
+            keys = ("accuracy", "macro_f1", "macro_f1_classes", "per_class")
+            out.update({k: metrics[k] for k in keys})
+            out["confusion_matrix"] = {
+                "classes": self.classes,
+                "rows_true": metrics["confusion_matrix"],
+            }
+        return out
+
+    def summary(self, model: dict | None) -> dict:
+        overall = self.all.stats()
+        summary = {
+            "images": self.all.n,
+            "model": model,
+            "status": dict(self.status),
+            "labels": dict(self.labels),
+            **{k: overall[k] for k in ("flagged", "in_lung_median", "lift_median")},
+            "unfamiliar": self.unfamiliar,
+            "by_predicted_class": {c: s.stats() for c, s in self.by_label.items()},
+        }
+        metrics = self.labelled_metrics()
+        if metrics is not None:
+            summary["by_true_class"] = {c: s.stats() for c, s in self.by_truth.items()}
+            summary["against_labels"] = metrics
+        return summary
 
 
 def write_reports(
-    entries: Sequence[AuditEntry],
+    entries: Iterable[AuditEntry],
     out: Path,
     classes: Sequence[str],
+    labelled: bool,
     model: dict | None = None,
     parquet: bool = False,
 ) -> dict:
-    """``results.csv``, ``results.json``, the figures and ``report.html`` from all
-    entries (and ``results.parquet``, the CSV's table, when ``parquet``); returns the
-    summary. ``model`` names what answered (``Models`` as a dict)."""
-    labelled = any(e.truth for e in entries)
+    """``results.csv``, ``results.json``, the figures and ``report.html`` from the
+    entries, streamed once (and ``results.parquet``, the CSV's table, when
+    ``parquet``); returns the summary. ``labelled``: whether the auditor gave labels
+    (the CSV then has a ``truth`` column); ``model`` names what answered (``Models``
+    as a dict)."""
     columns = csv_columns(classes, labelled)
-    flat = [e.to_row() for e in entries]
-    rows = [
-        {
-            "path": e.path,
-            **table_row(row, columns[1:]),
-            **({"truth": e.truth or ""} if labelled else {}),
-        }
-        for e, row in zip(entries, flat, strict=True)
-    ]
-    with (out / "results.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, columns)
+    tally = Tally(classes)
+    kinds: dict[str, set[type]] = {c: set() for c in columns}
+    with (
+        (out / "results.csv").open("w", newline="") as table,
+        (out / "results.json.part").open("w") as results,
+        PageWriter(out) as rows,
+    ):
+        writer = csv.DictWriter(table, columns)
         writer.writeheader()
-        writer.writerows(rows)
+        results.write('{"results": [')
+        for k, e in enumerate(entries):
+            flat = e.to_row()
+            row = {
+                "path": e.path,
+                **({"truth": e.truth or ""} if labelled else {}),
+                **table_row(flat, columns[1 + labelled :]),
+            }
+            for c, v in row.items():
+                if v != "":
+                    kinds[c].add(type(v))
+            writer.writerow(row)
+            results.write(("\n" if k == 0 else ",\n") + json.dumps(flat))
+            rows.add(e)
+            tally.add(e)
+        summary = tally.summary(model)
+        results.write('\n],\n"summary": ' + json.dumps(summary, indent=2) + "}\n")
+    (out / "results.json.part").replace(out / "results.json")
     if parquet:
-        _parquet(rows, columns, out / "results.parquet")
-    summary = summarize(entries, classes, model)
-    (out / "results.json").write_text(
-        json.dumps({"summary": summary, "results": flat}, indent=2) + "\n"
-    )
-    _histogram(entries, out / "in_lung_histogram.png")
-    _by_class_plot(entries, classes, labelled, out / "attention_by_class.png")
-    (out / "report.html").write_text(page(summary, entries, classes))
+        _parquet(out / "results.csv", kinds, out / "results.parquet")
+    _histogram(tally, out / "in_lung_histogram.png")
+    _by_class_plot(tally, labelled, out / "attention_by_class.png")
+    rows.write_page(summary, tally)
     return summary
 
 
-def _parquet(rows: list[dict], columns: list[str], path: Path) -> None:
-    """The CSV's table as Parquet, blanks as nulls (pyarrow comes with ``lunggate[ray]``)."""
+def _parquet(table: Path, kinds: dict[str, set[type]], path: Path, chunk: int = 5000) -> None:
+    """The CSV's table as Parquet, blanks as nulls, each column typed by the values it
+    held, read back a chunk at a time (pyarrow comes with ``lunggate[ray]``)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    nulls = [{c: None if r[c] == "" else r[c] for c in columns} for r in rows]
-    pq.write_table(pa.Table.from_pylist(nulls), path)
+    def arrow(seen: set[type]) -> tuple[Any, Any]:
+        if seen == {bool}:
+            return pa.bool_(), lambda v: v == "True"
+        if seen == {int}:
+            return pa.int64(), int
+        if seen and seen <= {int, float}:
+            return pa.float64(), float
+        return pa.string(), str
+
+    types = {c: arrow(seen) for c, seen in kinds.items()}
+    schema = pa.schema([(c, t) for c, (t, _) in types.items()])
+    with table.open(newline="") as f, pq.ParquetWriter(path, schema) as writer:
+        reader = csv.DictReader(f)
+        while batch := list(itertools.islice(reader, chunk)):
+            columns = {
+                c: [None if r[c] == "" else parse(r[c]) for r in batch]
+                for c, (_, parse) in types.items()
+            }
+            writer.write_table(pa.table(columns, schema=schema))
 
 
-def _histogram(entries: Sequence[AuditEntry], path: Path) -> None:
-    scores = _scores(entries)
-    thresholds = _scores(entries, "threshold")
+def _histogram(tally: Tally, path: Path) -> None:
     fig = Figure(figsize=(6, 3.2))
     ax = fig.subplots()
-    ax.hist(scores, bins=20, range=(0, 1), color="#3478f6")
-    if thresholds:
-        line = float(np.median(thresholds))
+    ax.hist(tally.all.in_lung, bins=20, range=(0, 1), color="#3478f6")
+    if tally.thresholds:
+        line = float(np.median(tally.thresholds))
         ax.axvline(line, color="#d2452b", linestyle="--", label=f"median threshold {line:.2f}")
         ax.legend()
     ax.set_xlabel("in-lung attention share (relevance mass accuracy)")
@@ -171,19 +242,17 @@ def _histogram(entries: Sequence[AuditEntry], path: Path) -> None:
     fig.savefig(path, dpi=90)
 
 
-def _by_class_plot(
-    entries: Sequence[AuditEntry], classes: Sequence[str], labelled: bool, path: Path
-) -> None:
+def _by_class_plot(tally: Tally, labelled: bool, path: Path) -> None:
     """Box plots of the in-lung score per predicted class (and per true class)."""
-    keys = [("label", "predicted class"), *([("truth", "true class")] if labelled else [])]
-    fig = Figure(figsize=(6.5 * len(keys), 3.4))
-    axes = fig.subplots(1, len(keys), squeeze=False)
-    for ax, (key, title) in zip(axes[0], keys, strict=True):
-        data = [_scores([e for e in entries if getattr(e, key) == c]) for c in classes]
+    parts = [("predicted class", tally.by_label), *([("true class", tally.by_truth)] * labelled)]
+    fig = Figure(figsize=(6.5 * len(parts), 3.4))
+    axes = fig.subplots(1, len(parts), squeeze=False)
+    for ax, (title, groups) in zip(axes[0], parts, strict=True):
+        data = [list(groups[c].in_lung) for c in tally.classes]
         ax.boxplot([d or [np.nan] for d in data], showfliers=True)
         ax.set_xticks(
-            range(1, len(classes) + 1),
-            [f"{c}\n(n={len(d)})" for c, d in zip(classes, data, strict=True)],
+            range(1, len(tally.classes) + 1),
+            [f"{c}\n(n={len(d)})" for c, d in zip(tally.classes, data, strict=True)],
             fontsize=8,
         )
         ax.set_ylim(0, 1)

@@ -11,42 +11,63 @@ column or ``--labels``) the report also scores the answers against them.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from lunggate.audit.engines import Engine, LocalEngine
 from lunggate.audit.entry import AuditEntry
 from lunggate.audit.report import write_reports
-from lunggate.audit.sources import read_source
+from lunggate.audit.sources import Source, read_source
 from lunggate.core.errors import LunggateError
 from lunggate.pipeline.analyze import Pipeline
 
 
-def _done(jsonl: Path) -> dict[str, AuditEntry]:
+def _done(jsonl: Path, mine: str | None, out: Path) -> dict[str, int]:
+    """Where each image's entry starts in ``results.jsonl`` (the last whole line of a
+    key wins; a line cut off by an interruption is simply redone). Only the offsets are
+    kept, so resuming a 100,000-image audit holds no entries in memory.
+
+    Raises:
+        LunggateError: the folder holds an audit of another classifier than ``mine``.
+    """
     if not jsonl.is_file():
         return {}
     done = {}
-    for line in jsonl.read_text().splitlines():
-        try:
-            entry = AuditEntry.from_row(json.loads(line))
-        except (json.JSONDecodeError, KeyError, TypeError, ValidationError):
-            continue  # a line cut off by an interruption is simply redone
-        done[entry.path] = entry
+    with jsonl.open("rb") as f:
+        while line := f.readline():
+            start = f.tell() - len(line)
+            try:
+                row = json.loads(line)
+                key = row["path"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+            theirs = ((row.get("models") or {}).get("classifier") or {}).get("sha256")
+            if theirs is not None and theirs != mine:
+                raise LunggateError(
+                    f"{out} holds an audit of another classifier (sha256 {str(theirs)[:12]}); "
+                    "choose a new --out to audit this one"
+                )
+            done[key] = start
     return done
 
 
-def _same_model(done: dict[str, AuditEntry], pipeline: Pipeline, out: Path) -> None:
-    """An output folder resumes only the audit of the same classifier."""
-    mine = pipeline.models.classifier.sha256
-    for entry in done.values():
-        theirs = None if entry.result is None else entry.result.models.classifier.sha256
-        if theirs is not None and theirs != mine:
-            raise LunggateError(
-                f"{out} holds an audit of another classifier (sha256 {str(theirs)[:12]}); "
-                "choose a new --out to audit this one"
-            )
+def _last_byte(path: Path) -> bytes:
+    with path.open("rb") as f:
+        f.seek(-1, 2)
+        return f.read(1)
+
+
+def _entries(jsonl: Path, found: Source, done: dict[str, int]) -> Iterator[AuditEntry]:
+    """The entries of ``found``'s images in its order, read one at a time from their
+    offsets, with the auditor's labels."""
+    with jsonl.open("rb") as f:
+        for item in found.items:
+            if item.key in done:
+                f.seek(done[item.key])
+                entry = AuditEntry.from_row(json.loads(f.readline()))
+                yield entry.model_copy(update={"truth": found.labels.get(item.key)})
 
 
 def audit(
@@ -70,27 +91,28 @@ def audit(
     out.mkdir(parents=True, exist_ok=True)
     (out / "overlays").mkdir(exist_ok=True)
     jsonl = out / "results.jsonl"
-    done = _done(jsonl)
-    _same_model(done, pipeline, out)
+    done = _done(jsonl, pipeline.models.classifier.sha256, out)
     todo = [item for item in found.items if item.key not in done]
     engine = engine or LocalEngine(pipeline)
     total = len(found.items)
     with (
-        jsonl.open("a") as sink,
+        jsonl.open("ab") as sink,
         tqdm(total=total, initial=total - len(todo), desc="audit", unit="img") as bar,
     ):
+        if sink.tell() and _last_byte(jsonl) != b"\n":
+            sink.write(b"\n")  # a line an interruption cut off stays a line of its own
         for entries in engine.run(todo, out):
             for entry in entries:
-                sink.write(json.dumps(entry.to_row()) + "\n")
-                done[entry.path] = entry
+                done[entry.path] = sink.tell()
+                sink.write((json.dumps(entry.to_row()) + "\n").encode())
             sink.flush()
             bar.update(len(entries))
-    entries = [
-        done[item.key].model_copy(update={"truth": found.labels.get(item.key)})
-        for item in found.items
-        if item.key in done
-    ]
     summary = write_reports(
-        entries, out, classes, pipeline.models.model_dump(), parquet=engine.writes_parquet
+        _entries(jsonl, found, done),
+        out,
+        classes,
+        labelled=bool(found.labels),
+        model=pipeline.models.model_dump(),
+        parquet=engine.writes_parquet,
     )
     return {**summary, "analysed_now": len(todo), "engine": engine.name}

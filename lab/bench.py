@@ -13,13 +13,15 @@ import resource
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from lunggate.audit.engines import Engine, LocalEngine
+from lunggate.audit.entry import AuditEntry
 from lunggate.classification.classifier import LungClassifier
+from lunggate.core import CLASS_NAMES
 from lunggate.core.data import image_files, read_gray
 from lunggate.core.imageio import decode
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SAMPLES_DIR
@@ -196,6 +198,131 @@ class _Clocked:
             yield entries
 
 
+def synthetic_entries(n: int, classes: Sequence[str] = CLASS_NAMES) -> Iterator[AuditEntry]:
+    """``n`` labelled audit entries as the pipeline writes them, made without the
+    networks (one in 97 unreadable), for measuring the report at any archive size."""
+    rng = np.random.default_rng(0)
+    model = {"name": "synthetic", "sha256": None, "runtime": "litert"}
+    models = {
+        "lunggate": "0",
+        "segmenter": model,
+        "classifier": model,
+        "masked": True,
+        "classes": list(classes),
+    }
+    for k in range(n):
+        truth = classes[k % len(classes)]
+        if k % 97 == 0:
+            yield AuditEntry(path=f"bad/{k}.png", error="not a PNG", truth=truth)
+            continue
+        probs = rng.dirichlet(np.ones(len(classes)))
+        score = float(rng.uniform(0.05, 0.9))
+        row = {
+            "path": f"ward_{k % 7}/study_{k:06d}.png",
+            "status": "ok",
+            "label": classes[int(probs.argmax())],
+            "probabilities": dict(zip(classes, probs.round(4).tolist(), strict=True)),
+            "mark_removal": {
+                "enabled": True,
+                "removed_fraction": 0.0,
+                "segmented_twice": False,
+                "carved_lung_fraction": 0.0,
+            },
+            "lung": {"area_fraction": 0.25, "components": 2, "ok": True},
+            "attention": {
+                "in_lung": round(score, 4),
+                "lung_area_fraction": 0.25,
+                "lift": round(score / 0.25, 3),
+                "ceiling": 0.7,
+                "flag": "outside_lungs" if score < 0.25 else None,
+                "threshold": 0.25,
+            },
+            "familiarity": {
+                "score": round(score * 3, 3),
+                "threshold": 1.0,
+                "unfamiliar": score < 0.33,
+            },
+            "models": models,
+            "timings_ms": {},
+            "overlays": {"gradcam": f"overlays/study_{k:06d}_gradcam.png"},
+            "truth": truth,
+        }
+        yield AuditEntry.from_row(row)
+
+
+def report_rows(n: int, out: Path) -> dict:
+    """Write the report of ``n`` synthetic entries to ``out``; its time and this
+    process's peak resident memory (run it in a fresh process: ``report_memory``)."""
+    from lunggate.audit.report import write_reports
+
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    write_reports(synthetic_entries(n), out, CLASS_NAMES, labelled=True, parquet=True)
+    return {
+        "rows": n,
+        "seconds": round(time.perf_counter() - start, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def report_memory(sizes: Sequence[int]) -> dict:
+    """The audit report of each size of synthetic archive, each built in a fresh
+    process: its time and the driver's peak memory, and, where headless Chromium is
+    installed, how long the page takes to show its first page of rows."""
+    import subprocess
+    import sys
+
+    report: dict = {"sizes": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            out = Path(tmp) / str(n)
+            code = (
+                "import json, sys; from pathlib import Path; "
+                "from lunggate.lab.bench import report_rows; "
+                f"print(json.dumps(report_rows({n}, Path(sys.argv[1]))))"
+            )
+            done = subprocess.run(
+                [sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True
+            )
+            entry = json.loads(done.stdout.strip().splitlines()[-1])
+            entry["first_page_s"] = _first_page_seconds(out / "report.html")
+            report["sizes"][str(n)] = entry
+    first, last = (report["sizes"][str(n)]["peak_rss_mb"] for n in (min(sizes), max(sizes)))
+    report["peak_rss_growth_mb"] = round(last - first, 1)
+    report["includes"] = (
+        "synthetic labelled entries streamed through write_reports: CSV, JSON, Parquet, "
+        "figures, the page and its row files; peak RSS of that process alone"
+    )
+    return report
+
+
+def _first_page_seconds(page: Path) -> float | None:
+    """Seconds until headless Chromium shows the page's first table rows (None without
+    Chromium and its driver)."""
+    driver = shutil.which("chromedriver")
+    if driver is None:
+        return None
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        start = time.perf_counter()
+        browser.get(page.as_uri())
+        WebDriverWait(browser, 120).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+        )
+        return round(time.perf_counter() - start, 2)
+    finally:
+        browser.quit()
+
+
 def audit_throughput(images: int) -> dict:
     """Images per second of ``lunggate audit`` on ``images`` copies of the samples, for
     each engine: over the whole run (start-up included: Ray, and the pipeline loaded by
@@ -242,6 +369,7 @@ def run_bench(
     backbones: bool = False,
     audit_images: int = 0,
     batch: int = 64,
+    report_sizes: Sequence[int] = (),
 ) -> dict:
     """Time the shipped models on the bundled sample X-rays and update ``out``.
 
@@ -277,6 +405,8 @@ def run_bench(
         report["backbones"] = backbone_throughput()
     if audit_images:
         report["audit"] = audit_throughput(audit_images)
+    if report_sizes:
+        report["audit_report"] = report_memory(report_sizes)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -136,7 +136,9 @@ def cmd_eval_familiarity(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from lunggate.lab.bench import run_bench
 
-    report = run_bench(args.out, args.repeats, args.backbones, args.audit, args.batch)
+    report = run_bench(
+        args.out, args.repeats, args.backbones, args.audit, args.batch, args.report_rows
+    )
     if args.soak:
         from lunggate.lab.soak import soak
 
@@ -249,5 +251,14 @@ def add_lab(sub: argparse._SubParsersAction) -> None:
         default=0,
         metavar="N",
         help="also time `audit` on N images with each engine (local, ray)",
+    )
+    p.add_argument(
+        "--report-rows",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="N",
+        help="also build the audit report of N synthetic rows (each N in a fresh process): "
+        "time, peak memory, and the page's first rows in headless Chromium",
     )
     p.set_defaults(func=cmd_bench)

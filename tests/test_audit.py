@@ -259,3 +259,27 @@ def test_an_audit_killed_mid_run_and_rerun_ends_with_every_image_once(tmp_path):
     assert sorted(paths) == sorted(set(paths)) == sorted(f.name for f in root.iterdir())
     rows = json.loads((out / "results.json").read_text())["results"]
     assert sorted(r["path"] for r in rows) == sorted(paths)
+
+
+def test_the_report_streams_its_rows_to_script_files_and_types_the_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from lunggate.audit.report import write_reports
+    from lunggate.lab.bench import synthetic_entries
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "rows").mkdir()
+    (out / "rows" / "part-00007.js").write_text("stale")  # an earlier, larger report's
+    summary = write_reports(synthetic_entries(12_000), out, CLASS_NAMES, labelled=True, parquet=True)
+    assert summary["images"] == 12_000 and summary["status"]["error"] == 124
+    parts = sorted(p.name for p in (out / "rows").iterdir())
+    assert parts == ["part-00000.js", "part-00001.js", "part-00002.js"]
+    html = (out / "report.html").read_text()
+    assert all(f'src="rows/{p}"' in html for p in parts) and "study_000001" not in html
+    assert (out / "rows" / "part-00002.js").read_text().count("\"ward_") == 2_000 - 20
+    table = pq.read_table(out / "results.parquet")
+    assert table.num_rows == 12_000
+    types = {f.name: str(f.type) for f in table.schema}
+    assert types["probabilities.COVID"] == "double" and types["lung.components"] == "int64"
+    assert types["mark_removal.enabled"] == "bool" and types["label"] == "string"
+    assert json.loads((out / "results.json").read_text())["summary"] == summary

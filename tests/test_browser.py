@@ -114,57 +114,15 @@ def test_viewer_shows_a_readable_error_for_a_non_image(browser, server_url, tmp_
     assert "not a PNG, JPEG or DICOM" in browser.find_element(By.ID, "error").text
 
 
-def synthetic_audit(n: int, out: Path) -> list[dict]:
-    """``n`` audit entries as the pipeline writes them, with labels; no pictures."""
-    import numpy as np
-
-    from lunggate.audit.entry import AuditEntry
+def synthetic_audit(n: int, out: Path) -> list:
+    """``n`` labelled audit entries as the pipeline writes them, reported; no pictures."""
     from lunggate.audit.report import write_reports
     from lunggate.core import CLASS_NAMES
+    from lunggate.lab.bench import synthetic_entries
 
-    rng = np.random.default_rng(0)
-    model = {"name": "synthetic", "sha256": None, "runtime": "litert"}
-    entries = []
-    for k in range(n):
-        if k % 97 == 0:
-            entries.append({"path": f"bad/{k}.png", "status": "error", "reason": "not a PNG"})
-            continue
-        probs = rng.dirichlet(np.ones(4))
-        score = float(rng.uniform(0.05, 0.9))
-        entries.append(
-            {
-                "path": f"ward_{k % 7}/study_{k:05d}.png",
-                "status": "ok",
-                "label": CLASS_NAMES[int(probs.argmax())],
-                "probabilities": dict(zip(CLASS_NAMES, probs.round(4).tolist(), strict=True)),
-                "mark_removal": {
-                    "enabled": True,
-                    "removed_fraction": 0.0,
-                    "segmented_twice": False,
-                    "carved_lung_fraction": 0.0,
-                },
-                "lung": {"area_fraction": 0.25, "components": 2, "ok": True},
-                "attention": {
-                    "in_lung": round(score, 4),
-                    "lung_area_fraction": 0.25,
-                    "lift": round(score / 0.25, 3),
-                    "ceiling": 0.7,
-                    "flag": "outside_lungs" if score < 0.25 else None,
-                    "threshold": 0.25,
-                },
-                "models": {
-                    "lunggate": "0",
-                    "segmenter": model,
-                    "classifier": model,
-                    "masked": True,
-                    "classes": list(CLASS_NAMES),
-                },
-                "timings_ms": {},
-                "truth": CLASS_NAMES[k % 4],
-            }
-        )
+    entries = list(synthetic_entries(n))
     out.mkdir(parents=True, exist_ok=True)
-    write_reports([AuditEntry.from_row(e) for e in entries], out, CLASS_NAMES)
+    write_reports(entries, out, CLASS_NAMES, labelled=True)
     return entries
 
 
@@ -190,22 +148,22 @@ def test_the_audit_report_opens_fast_at_10000_images_and_sorts_and_filters(brows
             By.CSS_SELECTOR, f"#results tbody tr:first-child td:nth-child({column})"
         ).text
 
-    in_lung = [e["attention"]["in_lung"] for e in entries if "attention" in e]
+    in_lung = [e.attention.in_lung for e in entries if e.attention]
     header = browser.find_element(By.XPATH, "//th[text()='in-lung']")
     header.click()
     assert float(first_cell(5)) == min(in_lung)
     header.click()
     assert float(first_cell(5)) == max(in_lung)
 
-    flagged = sum(1 for e in entries if (e.get("attention") or {}).get("flag"))
+    flagged = sum(e.flagged for e in entries)
     Select(browser.find_element(By.ID, "outcome")).select_by_visible_text("flagged")
     assert shown.text == f"{flagged} of 10000 images"
     assert float(first_cell(5)) <= 0.25  # still sorted, highest first, among the flagged
     Select(browser.find_element(By.ID, "outcome")).select_by_visible_text("misclassified")
-    missed = sum(1 for e in entries if e.get("label") and e["label"] != e["truth"])
+    missed = sum(1 for e in entries if e.label and e.label != e.truth)
     assert shown.text == f"{missed} of 10000 images"
     Select(browser.find_element(By.ID, "outcome")).select_by_visible_text("any outcome")
-    browser.find_element(By.ID, "search").send_keys("study_0004")
+    browser.find_element(By.ID, "search").send_keys("study_00004")
     assert shown.text == "10 of 10000 images"
     browser.find_element(By.ID, "search").clear()
     browser.find_element(By.ID, "search").send_keys("x")  # no path has an x: an empty page
