@@ -270,13 +270,15 @@ def test_the_report_streams_its_rows_to_script_files_and_types_the_parquet(tmp_p
     out.mkdir()
     (out / "rows").mkdir()
     (out / "rows" / "part-00007.js").write_text("stale")  # an earlier, larger report's
-    summary = write_reports(synthetic_entries(12_000), out, CLASS_NAMES, labelled=True, parquet=True)
+    summary = write_reports(
+        synthetic_entries(12_000), out, CLASS_NAMES, labelled=True, parquet=True
+    )
     assert summary["images"] == 12_000 and summary["status"]["error"] == 124
     parts = sorted(p.name for p in (out / "rows").iterdir())
     assert parts == ["part-00000.js", "part-00001.js", "part-00002.js"]
     html = (out / "report.html").read_text()
     assert all(f'src="rows/{p}"' in html for p in parts) and "study_000001" not in html
-    assert (out / "rows" / "part-00002.js").read_text().count("\"ward_") == 2_000 - 20
+    assert (out / "rows" / "part-00002.js").read_text().count('"ward_') == 2_000 - 20
     table = pq.read_table(out / "results.parquet")
     assert table.num_rows == 12_000
     types = {f.name: str(f.type) for f in table.schema}
