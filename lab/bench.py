@@ -332,15 +332,37 @@ def _first_page_seconds(page: Path) -> float | None:
         browser.quit()
 
 
-def audit_throughput(images: int) -> dict:
-    """Images per second of ``lunggate audit`` on ``images`` copies of the samples, for
-    each engine: over the whole run (start-up included: Ray, and the pipeline loaded by
-    every actor) and steady (from the first batch back to the last)."""
-    from lunggate.audit.ray_engine import RayEngine
+def _timed_audit(pipeline: Pipeline, folder: Path, out: Path, engine: Engine) -> dict:
+    """One audit of ``folder``: images per second over the whole run and steady (from
+    the first batch back to the last), and the start-up before the first batch."""
     from lunggate.audit.run import audit
 
+    clocked = _Clocked(engine)
+    start = time.perf_counter()
+    summary = audit(pipeline, folder, out, engine=clocked)
+    wall = time.perf_counter() - start
+    (first, n_first), (last, _) = clocked.arrivals[0], clocked.arrivals[-1]
+    images = summary["images"]
+    return {
+        "images": images,
+        "img_per_s": round(images / wall, 2),
+        "steady_img_per_s": round((images - n_first) / max(last - first, 1e-9), 2),
+        "start_up_s": round(first - start, 1),
+    }
+
+
+def audit_throughput(images: int, nodes: Sequence[int] = (1, 2)) -> dict:
+    """``lunggate audit`` on ``images`` copies of the samples with each engine: the
+    local one, Ray started on this machine, and Ray on a cluster of this machine's
+    ``nodes`` worker nodes (``ray.cluster_utils``: a raylet each, one CPU each, a head
+    that runs no actor), so what the worker nodes add can be read off."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from lunggate.audit.ray_engine import RayEngine
+
     files = image_files([SAMPLES_DIR])
-    report = {}
+    report: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "films"
         folder.mkdir()
@@ -348,26 +370,29 @@ def audit_throughput(images: int) -> dict:
             shutil.copy(files[k % len(files)], folder / f"{k:06d}_{files[k % len(files)].name}")
         pipeline = Pipeline.load()
         workers = os.cpu_count() or 1
-        engines = {
-            "local": LocalEngine(pipeline),
-            "ray": RayEngine(PipelineConfig(), workers=workers),
+        report["local"] = _timed_audit(pipeline, folder, Path(tmp) / "local", LocalEngine(pipeline))
+        engine = RayEngine(PipelineConfig(), workers=workers)
+        report["ray"] = {
+            **_timed_audit(pipeline, folder, Path(tmp) / "ray", engine),
+            "workers": workers,
         }
-        for name, engine in engines.items():
-            clocked = _Clocked(engine)
-            start = time.perf_counter()
-            audit(pipeline, folder, Path(tmp) / name, engine=clocked)
-            wall = time.perf_counter() - start
-            (first, n_first), (last, _) = clocked.arrivals[0], clocked.arrivals[-1]
-            report[name] = {
-                "images": images,
-                "img_per_s": round(images / wall, 2),
-                "steady_img_per_s": round((images - n_first) / max(last - first, 1e-9), 2),
-                "start_up_s": round(first - start, 1),
-            }
-        report["ray"]["workers"] = workers
+        for n in nodes:
+            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+            for _ in range(n):
+                cluster.add_node(num_cpus=1)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+            try:
+                engine = RayEngine(PipelineConfig(), workers=n)
+                timed = _timed_audit(pipeline, folder, Path(tmp) / f"nodes{n}", engine)
+            finally:
+                ray.shutdown()
+                cluster.shutdown()
+            per_worker = round(timed["steady_img_per_s"] / n, 2)
+            report[f"ray_{n}_worker_nodes"] = {**timed, "steady_img_per_s_per_worker": per_worker}
     report["includes"] = (
         "reading, decoding, the whole pipeline, overlays and results written; the Ray "
-        "engine's start-up includes starting Ray on this machine"
+        "engines' start-up includes starting Ray (or the cluster's nodes) on this machine"
     )
     return report
 
