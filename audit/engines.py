@@ -48,10 +48,10 @@ def analyze_decoded(
     entries = []
     for (key, image), result in zip(decoded, results, strict=True):
         stem = key.replace("/", "__").rsplit(".", 1)[0]
-        pictures = overlays(image, result)
-        for kind, picture in pictures.items():
-            write_png(out / "overlays" / f"{stem}_{kind}.png", picture)
-        files = {k: f"overlays/{stem}_{k}.png" for k in pictures}
+        files = {}
+        for kind, picture in overlays(image, result).items():
+            files[kind] = f"overlays/{stem}_{kind}.png"
+            write_png(out / files[kind], picture)
         entries.append(AuditEntry(path=key, result=result, overlays=files))
     return entries
 

@@ -82,7 +82,7 @@ def _script_json(value: object) -> str:
 
 class PageWriter:
     """Writes the table's rows to script files as entries come (``add``), then the page
-    that loads them (``write_page``). Rows of an earlier report in the folder go first."""
+    that loads them (``write_page``). An earlier report's row files are removed first."""
 
     def __init__(self, out: Path) -> None:
         self.out, self.folder = out, out / "rows"

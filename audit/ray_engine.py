@@ -15,6 +15,7 @@ the output folder must be on storage every node sees.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -65,7 +66,7 @@ class Analyst:
         entries += analyze_decoded(self.pipeline, decoded, self.out)
         return {
             "key": np.array([e.path for e in entries], dtype=object),
-            "entry": np.array([e.model_dump_json() for e in entries], dtype=object),
+            "entry": np.array([json.dumps(e.to_row()) for e in entries], dtype=object),
         }
 
 
@@ -136,4 +137,4 @@ class RayEngine:
             num_cpus=1,  # Ray Data restarts a dead actor and retries its batch by default
         )
         for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-            yield [AuditEntry.model_validate_json(e) for e in batch["entry"]]
+            yield [AuditEntry.from_row(json.loads(e)) for e in batch["entry"]]

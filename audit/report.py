@@ -90,8 +90,11 @@ class Tally:
         if e.label:
             self.labels[e.label] += 1
         self.unfamiliar += bool(e.unfamiliar)
-        for kind, cards in (("flagged", self.flagged), ("rejected", self.rejected)):
-            if e.flagged if kind == "flagged" else e.status != "ok":
+        for kind, cards, shown in (
+            ("flagged", self.flagged, e.flagged),
+            ("rejected", self.rejected, e.status != "ok"),
+        ):
+            if shown:
                 self.more[kind] += 1
                 if len(cards) < CASES_SHOWN:
                     cards.append(e)

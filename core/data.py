@@ -164,14 +164,17 @@ def image_files(inputs: Sequence[Path]) -> list[Path]:
     return files
 
 
-def output_stem(path: Path, roots: Sequence[Path]) -> Path:
-    """Where a file's outputs go under the output folder, less their suffix: its path
+def output_stem(out: Path, path: Path, roots: Sequence[Path]) -> str:
+    """Where a file's outputs go under ``out``, less what each output appends: its path
     relative to the first of ``roots`` (the folders given) that holds it, so two files
     of one name in different subfolders never overwrite each other; a file given
-    directly is named by its stem."""
+    directly is named by its stem. The folder is made."""
     resolved = path.resolve()
+    relative = Path(path.stem)
     for root in roots:
         root = root.resolve()
         if root.is_dir() and resolved.is_relative_to(root):
-            return resolved.relative_to(root).with_suffix("")
-    return Path(path.stem)
+            relative = resolved.relative_to(root).with_suffix("")
+            break
+    (out / relative).parent.mkdir(parents=True, exist_ok=True)
+    return str(out / relative)

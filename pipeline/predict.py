@@ -48,9 +48,8 @@ def predict_files(
                 continue
             payload = {"path": str(path), **result.to_dict()}
             if out is not None:
-                stem = out / output_stem(path, roots)
-                stem.parent.mkdir(parents=True, exist_ok=True)
+                stem = output_stem(out, path, roots)
                 for kind, picture in overlays(image, result).items():
-                    write_png(stem.with_name(f"{stem.name}_{kind}.png"), picture)
-                stem.with_name(f"{stem.name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+                    write_png(Path(f"{stem}_{kind}.png"), picture)
+                Path(f"{stem}.json").write_text(json.dumps(payload, indent=2) + "\n")
             yield json.dumps(payload) if as_json else result.summary(path.name)

@@ -38,10 +38,9 @@ def segment_files(
             yield f"{path.name}: ERROR, {exc}"
             continue
         found = finder.find([image])[0].lungs
-        stem = out / output_stem(path, inputs)
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        write_png(stem.with_name(f"{stem.name}_mask.png"), found.mask.astype(np.uint8) * 255)
-        write_png(stem.with_name(f"{stem.name}_lungs.png"), draw_outline(to_rgb(image), found.mask))
+        stem = output_stem(out, path, inputs)
+        write_png(Path(f"{stem}_mask.png"), found.mask.astype(np.uint8) * 255)
+        write_png(Path(f"{stem}_lungs.png"), draw_outline(to_rgb(image), found.mask))
         q = found.quality
         status = "ok" if q.ok else f"REJECTED ({q.reason})"
         yield f"{path.name}: lung area {q.area_fraction:.2f}, {q.components} component(s), {status}"
