@@ -22,7 +22,7 @@ demo: $(STAMP)
 	@echo
 	@echo "Demo outputs:"
 	@echo "  outputs/predict/  per X-ray: <name>_lungs.png, <name>_gradcam.png, <name>.json"
-	@echo "  outputs/audit/    report.html (open in a browser), results.csv, results.json"
+	@echo "  outputs/audit/    report.html (open in a browser; its table rows are in rows/), results.csv, results.json"
 
 # The viewer's browser test needs Debian's chromium and chromedriver.
 browser:
