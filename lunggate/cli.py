@@ -55,8 +55,8 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from lunggate.audit.predict import predict_files
     from lunggate.core.data import image_files
-    from lunggate.pipeline.predict import predict_files
 
     files = image_files(args.inputs)
     lines = predict_files(

@@ -1,5 +1,7 @@
 """``Pipeline.analyze``: the result contract, the plausibility check, batch = single."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -138,7 +140,7 @@ def test_pipeline_rejects_bad_arguments(tiny_pipeline):
 def test_predict_over_many_files_analyses_them_in_batches_and_keeps_their_order(
     tiny_pipeline, tmp_path, monkeypatch
 ):
-    from lunggate.pipeline.predict import predict_files
+    from lunggate.audit.predict import predict_files
 
     (tmp_path / "broken.png").write_bytes(b"not an image")
     files = [SAMPLES[0], tmp_path / "broken.png", SAMPLES[1], SAMPLES[2]]
@@ -162,7 +164,7 @@ def test_predict_over_many_files_analyses_them_in_batches_and_keeps_their_order(
 def test_predict_names_outputs_by_their_path_under_the_folder_given(tiny_pipeline, tmp_path):
     import shutil
 
-    from lunggate.pipeline.predict import predict_files
+    from lunggate.audit.predict import predict_files
 
     root = tmp_path / "films"
     for ward in ("a", "b"):
@@ -173,6 +175,10 @@ def test_predict_names_outputs_by_their_path_under_the_folder_given(tiny_pipelin
     list(predict_files(tiny_pipeline, files, out, roots=[root]))
     a, b = (out / ward / "x.json" for ward in ("a", "b"))
     assert a.is_file() and b.is_file() and a.read_text() != b.read_text()
+    pictures = json.loads(a.read_text())["overlays"]  # named in the result, beside it
+    assert pictures["gradcam"] == "a/x_gradcam.png" and all(
+        (out / f).is_file() for f in pictures.values()
+    )
     assert (out / "a" / "x_gradcam.png").is_file()
     # A file given by itself is named by its stem.
     list(predict_files(tiny_pipeline, [SAMPLES[2]], out, roots=[SAMPLES[2]]))
