@@ -20,6 +20,7 @@ from lunggate.audit.sources import Item, decode_item
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
 from lunggate.pipeline.render import overlays
+from lunggate.pipeline.result import Result
 
 
 class Engine(Protocol):
@@ -31,6 +32,9 @@ class Engine(Protocol):
         ...
 
 
+Analysis = Callable[[list[np.ndarray]], list[Result]]
+"""What a batch of decoded images goes through: the pipeline's whole analysis
+(``Pipeline.analyze_batch``), or as far as the lungs (``Pipeline.find_lungs``)."""
 Layout = Callable[[str], str]
 """An image's key -> where its overlays go, relative to the output folder, less the
 ``_<kind>.png`` each picture appends."""
@@ -42,25 +46,24 @@ def audit_layout(key: str) -> str:
 
 
 def analyze_decoded(
-    pipeline: Pipeline,
+    analysis: Analysis,
     decoded: Sequence[tuple[str, np.ndarray]],
     out: Path | None,
     layout: Layout = audit_layout,
-    guided: bool = False,
 ) -> list[AuditEntry]:
-    """Entries for decoded images (key, pixels), with their overlays (and the Guided
-    Grad-CAM's when ``guided``) written under ``out`` as ``layout`` names them (none when
-    ``out`` is None). A batch that fails is retried image by image, so one image the
-    pipeline cannot handle becomes an entry with the reason, not a failed run."""
+    """Entries for decoded images (key, pixels) from ``analysis``, with their overlays
+    written under ``out`` as ``layout`` names them (none when ``out`` is None). A batch
+    that fails is retried image by image, so one image the pipeline cannot handle
+    becomes an entry with the reason, not a failed run."""
     if not decoded:
         return []
     try:
-        results = pipeline.analyze_batch([pixels for _, pixels in decoded], guided)
+        results = analysis([pixels for _, pixels in decoded])
     except Exception as exc:  # noqa: BLE001 - isolated below, image by image
         if len(decoded) == 1:
             why = f"analysis failed: {type(exc).__name__}: {exc}"
             return [AuditEntry(path=decoded[0][0], error=why)]
-        return [e for one in decoded for e in analyze_decoded(pipeline, [one], out, layout, guided)]
+        return [e for one in decoded for e in analyze_decoded(analysis, [one], out, layout)]
     entries = []
     for (key, image), result in zip(decoded, results, strict=True):
         files = {}
@@ -76,7 +79,8 @@ def analyze_decoded(
 
 class LocalEngine:
     """One pipeline in this process, a batch of images at a time, each batch's entries
-    in the items' order (``layout`` and ``guided``: see ``analyze_decoded``)."""
+    in the items' order; ``analysis`` (the pipeline's whole, by default) and ``layout``:
+    see ``analyze_decoded``."""
 
     name = "local"
     writes_parquet = False
@@ -86,11 +90,11 @@ class LocalEngine:
         pipeline: Pipeline,
         batch_size: int = 8,
         layout: Layout = audit_layout,
-        guided: bool = False,
+        analysis: Analysis | None = None,
     ) -> None:
-        self.pipeline = pipeline
+        self.analysis = analysis or pipeline.analyze_batch
         self.batch_size = batch_size
-        self.layout, self.guided = layout, guided
+        self.layout = layout
 
     def run(self, items: Sequence[Item], out: Path | None) -> Iterator[list[AuditEntry]]:
         for start in range(0, len(items), self.batch_size):
@@ -102,6 +106,6 @@ class LocalEngine:
                     decoded.append((item.key, pixels))
                 else:
                     entries[item.key] = AuditEntry(path=item.key, error=reason)
-            for entry in analyze_decoded(self.pipeline, decoded, out, self.layout, self.guided):
+            for entry in analyze_decoded(self.analysis, decoded, out, self.layout):
                 entries[entry.path] = entry
             yield [entries[item.key] for item in chunk]

@@ -145,12 +145,7 @@ class Pipeline:
         Timings are per image (the batch's stage time divided by its size). ``guided``
         adds each answer's Guided Grad-CAM (``Result.guided``), timed apart.
         """
-        for k, image in enumerate(images):
-            if image.ndim != 2 or image.dtype != np.uint8:
-                raise ValueError(
-                    f"image {k} must be 2-D uint8 grey, got {image.dtype} {image.shape}"
-                )
-        found = self.finder.find(images)
+        found = self._find(images)
         results = [self._found(f) for f in found]
         accepted = [k for k, f in enumerate(found) if f.lungs.quality.ok]
         if not accepted:
@@ -200,6 +195,19 @@ class Pipeline:
         return Familiarity(
             score=round(score, 4), threshold=round(threshold, 4), unfamiliar=score < threshold
         )
+
+    def find_lungs(self, images: Sequence[np.ndarray]) -> list[Result]:
+        """The results of many images as far as the lung finder goes (``lunggate
+        segment``): rejected, or ``ok`` with the lungs' mask and no class yet."""
+        return [self._found(f) for f in self._find(images)]
+
+    def _find(self, images: Sequence[np.ndarray]) -> list[Found]:
+        for k, image in enumerate(images):
+            if image.ndim != 2 or image.dtype != np.uint8:
+                raise ValueError(
+                    f"image {k} must be 2-D uint8 grey, got {image.dtype} {image.shape}"
+                )
+        return self.finder.find(images)
 
     def _found(self, seen: Found) -> Result:
         """The result as far as the lung finder's answer goes: rejected, or waiting for

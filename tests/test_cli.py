@@ -89,6 +89,21 @@ def test_segment_reads_dicom_and_keeps_same_named_files_apart(tmp_path: Path, ca
         assert mask.shape == image.shape and 0.1 < (mask > 0).mean() < 0.6
 
 
+def test_segment_says_which_file_it_cannot_read_and_goes_on(tmp_path: Path, capsys):
+    import shutil
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a_broken.png").write_bytes(b"not an image")
+    shutil.copy(SAMPLES / "Normal__quex__Normal_10246.png", tmp_path / "in" / "b.png")
+    assert main(["segment", str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    broken, good = capsys.readouterr().out.splitlines()
+    assert broken.startswith("a_broken.png: ERROR") and good.startswith("b.png: lung area")
+    assert not (tmp_path / "out" / "a_broken_mask.png").exists()
+    assert (tmp_path / "out" / "b_mask.png").is_file() and (
+        tmp_path / "out" / "b_lungs.png"
+    ).is_file()
+
+
 def test_console_script_runs():
     result = subprocess.run(
         [sys.executable, "-m", "lunggate.cli", "--help"],
