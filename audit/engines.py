@@ -20,7 +20,6 @@ from lunggate.audit.sources import Item, decode_item
 from lunggate.core.overlays import write_png
 from lunggate.pipeline.analyze import Pipeline
 from lunggate.pipeline.render import overlays
-from lunggate.pipeline.result import Result
 
 
 class Engine(Protocol):
@@ -32,38 +31,37 @@ class Engine(Protocol):
         ...
 
 
-Analysis = Callable[[list[np.ndarray]], list[Result]]
-"""What a batch of decoded images goes through: the pipeline's whole analysis
-(``Pipeline.analyze_batch``), or as far as the lungs (``Pipeline.find_lungs``)."""
 Layout = Callable[[str], str]
-"""An image's key -> where its overlays go, relative to the output folder, less the
-``_<kind>.png`` each picture appends."""
+"""An image's key -> where its overlays go, relative to the output folder (whose
+folders the caller has made), less the ``_<kind>.png`` each picture appends."""
 
 
 def audit_layout(key: str) -> str:
-    """The audit's: one flat ``overlays/`` folder, the key's folders joined by ``__``."""
+    """The audit's: one flat ``overlays/`` folder (which the audit makes), the key's
+    folders joined by ``__``."""
     return "overlays/" + key.replace("/", "__").rsplit(".", 1)[0]
 
 
 def analyze_decoded(
-    analysis: Analysis,
+    pipeline: Pipeline,
     decoded: Sequence[tuple[str, np.ndarray]],
     out: Path | None,
     layout: Layout = audit_layout,
+    guided: bool = False,
 ) -> list[AuditEntry]:
-    """Entries for decoded images (key, pixels) from ``analysis``, with their overlays
-    written under ``out`` as ``layout`` names them (none when ``out`` is None). A batch
-    that fails is retried image by image, so one image the pipeline cannot handle
-    becomes an entry with the reason, not a failed run."""
+    """Entries for decoded images (key, pixels), with their overlays (and the Guided
+    Grad-CAM's when ``guided``) written under ``out`` as ``layout`` names them (none when
+    ``out`` is None). A batch that fails is retried image by image, so one image the
+    pipeline cannot handle becomes an entry with the reason, not a failed run."""
     if not decoded:
         return []
     try:
-        results = analysis([pixels for _, pixels in decoded])
+        results = pipeline.analyze_batch([pixels for _, pixels in decoded], guided)
     except Exception as exc:  # noqa: BLE001 - isolated below, image by image
         if len(decoded) == 1:
             why = f"analysis failed: {type(exc).__name__}: {exc}"
             return [AuditEntry(path=decoded[0][0], error=why)]
-        return [e for one in decoded for e in analyze_decoded(analysis, [one], out, layout)]
+        return [e for one in decoded for e in analyze_decoded(pipeline, [one], out, layout, guided)]
     entries = []
     for (key, image), result in zip(decoded, results, strict=True):
         files = {}
@@ -71,7 +69,6 @@ def analyze_decoded(
             stem = layout(key)
             for kind, picture in overlays(image, result).items():
                 files[kind] = f"{stem}_{kind}.png"
-                (out / files[kind]).parent.mkdir(parents=True, exist_ok=True)
                 write_png(out / files[kind], picture)
         entries.append(AuditEntry(path=key, result=result, overlays=files))
     return entries
@@ -79,8 +76,7 @@ def analyze_decoded(
 
 class LocalEngine:
     """One pipeline in this process, a batch of images at a time, each batch's entries
-    in the items' order; ``analysis`` (the pipeline's whole, by default) and ``layout``:
-    see ``analyze_decoded``."""
+    in the items' order (``layout`` and ``guided``: see ``analyze_decoded``)."""
 
     name = "local"
     writes_parquet = False
@@ -90,11 +86,11 @@ class LocalEngine:
         pipeline: Pipeline,
         batch_size: int = 8,
         layout: Layout = audit_layout,
-        analysis: Analysis | None = None,
+        guided: bool = False,
     ) -> None:
-        self.analysis = analysis or pipeline.analyze_batch
+        self.pipeline = pipeline
         self.batch_size = batch_size
-        self.layout = layout
+        self.layout, self.guided = layout, guided
 
     def run(self, items: Sequence[Item], out: Path | None) -> Iterator[list[AuditEntry]]:
         for start in range(0, len(items), self.batch_size):
@@ -106,6 +102,6 @@ class LocalEngine:
                     decoded.append((item.key, pixels))
                 else:
                     entries[item.key] = AuditEntry(path=item.key, error=reason)
-            for entry in analyze_decoded(self.analysis, decoded, out, self.layout):
+            for entry in analyze_decoded(self.pipeline, decoded, out, self.layout, self.guided):
                 entries[entry.path] = entry
             yield [entries[item.key] for item in chunk]

@@ -43,7 +43,7 @@ ROW_FIELDS = (
     "familiarity",
     "familiar",
 )
-"""The columns of the page's table (``table_row``), as ``report.js`` reads them."""
+"""The columns of the page's table (``page_row``), as ``report.js`` reads them."""
 
 _HERE = files("lunggate.audit")
 _TEMPLATES = jinja2.Environment(
@@ -53,7 +53,7 @@ _TEMPLATES = jinja2.Environment(
 )
 
 
-def table_row(e: AuditEntry) -> list:
+def page_row(e: AuditEntry) -> list:
     """The page's table row of one image (``ROW_FIELDS``)."""
     a = e.attention
     r = e.result
@@ -95,7 +95,7 @@ class PageWriter:
         return self
 
     def add(self, entry: AuditEntry) -> None:
-        self._rows.append(table_row(entry))
+        self._rows.append(page_row(entry))
         if len(self._rows) == ROWS_PER_PART:
             self._flush()
 
@@ -138,7 +138,7 @@ def page(summary: dict, tally: Tally, parts: Sequence[str]) -> str:
         by_class=by_class,
         flagged=tally.flagged,
         rejected=tally.rejected,
-        more=tally.more,
+        totals={"flagged": tally.all.flagged, "rejected": tally.all.n - tally.status["ok"]},
         fields=_script_json(ROW_FIELDS),
         parts=parts,
         script=_HERE.joinpath("report.js").read_text(),

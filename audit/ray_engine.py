@@ -63,7 +63,7 @@ class Analyst:
             else:
                 image = np.frombuffer(pixels, np.uint8).reshape(int(height), int(width))
                 decoded.append((str(key), image))
-        entries += analyze_decoded(self.pipeline.analyze_batch, decoded, self.out)
+        entries += analyze_decoded(self.pipeline, decoded, self.out)
         return {
             "key": np.array([e.path for e in entries], dtype=object),
             "entry": np.array([json.dumps(e.to_row()) for e in entries], dtype=object),

@@ -77,8 +77,8 @@ class Tally:
         self.right = {"familiar": [0, 0], "unfamiliar": [0, 0]}
         """Per familiarity: answered labelled films, and how many were right."""
         self.flagged: list[AuditEntry] = []
+        """The first flagged entries, drawn as cards (``CASES_SHOWN``); so ``rejected``."""
         self.rejected: list[AuditEntry] = []
-        self.more = {"flagged": 0, "rejected": 0}
 
     def add(self, e: AuditEntry) -> None:
         self.all.add(e)
@@ -90,14 +90,10 @@ class Tally:
         if e.label:
             self.labels[e.label] += 1
         self.unfamiliar += bool(e.unfamiliar)
-        for kind, cards, shown in (
-            ("flagged", self.flagged, e.flagged),
-            ("rejected", self.rejected, e.status != "ok"),
-        ):
-            if shown:
-                self.more[kind] += 1
-                if len(cards) < CASES_SHOWN:
-                    cards.append(e)
+        if e.flagged and len(self.flagged) < CASES_SHOWN:
+            self.flagged.append(e)
+        if e.status != "ok" and len(self.rejected) < CASES_SHOWN:
+            self.rejected.append(e)
         if not e.truth:
             return
         self.labelled += 1

@@ -376,7 +376,7 @@ def markdown(report: dict) -> str:
             "segmentation and classification, and their own pixels are left out of the "
             "lung mask. This test's marks are drawn at 235-255, "
             "which that step is built to catch, so the rows without it show what lung "
-            "gating alone holds against marks it does not remove (mid-grey overlays, "
+            "gating alone holds against marks it does not remove (mid-grey marks, "
             "marks merged with bright anatomy).",
         ]
     lines += randomisation_markdown(report.get("randomisation", {}))

@@ -24,16 +24,12 @@ if TYPE_CHECKING:  # loaded by the handlers, so --help stays instant
 
 
 def cmd_segment(args: argparse.Namespace) -> None:
-    from lunggate.audit.files import segment_files
-    from lunggate.core.data import image_files
-    from lunggate.pipeline.analyze import Pipeline, PipelineConfig
+    from lunggate.segmentation.demo import segment_files
 
-    files = image_files(args.inputs)  # a missing or empty input fails before the models load
-    config = PipelineConfig(
-        segmenter_weights=args.weights, mark_removal=options.mark_removal_config(args)
-    )
-    for line in segment_files(Pipeline.load(config), files, args.out, roots=args.inputs):
-        print(line, flush=True)
+    for line in segment_files(
+        args.inputs, args.out, args.weights, options.mark_removal_config(args)
+    ):
+        print(line)
 
 
 def _config(args: argparse.Namespace) -> PipelineConfig:
@@ -59,7 +55,7 @@ def _pipeline(args: argparse.Namespace) -> Pipeline:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from lunggate.audit.files import predict_files
+    from lunggate.audit.predict import predict_files
     from lunggate.core.data import image_files
 
     files = image_files(args.inputs)

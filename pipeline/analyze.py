@@ -1,6 +1,6 @@
 """The whole two-stage pipeline behind one call: ``Pipeline.analyze(image) -> Result``.
 
-Find the lungs (``LungFinder``: overlays painted over, U-Net, repaint, carve), refuse
+Find the lungs (``LungFinder``: marks painted over, U-Net, repaint, carve), refuse
 images without plausible lungs, classify the gated image and explain the answer with
 Grad-CAM, and score how much of that explanation lies on the lungs. Models load once
 per ``Pipeline``; ``analyze_batch`` shares forward passes.
@@ -145,7 +145,12 @@ class Pipeline:
         Timings are per image (the batch's stage time divided by its size). ``guided``
         adds each answer's Guided Grad-CAM (``Result.guided``), timed apart.
         """
-        found = self._find(images)
+        for k, image in enumerate(images):
+            if image.ndim != 2 or image.dtype != np.uint8:
+                raise ValueError(
+                    f"image {k} must be 2-D uint8 grey, got {image.dtype} {image.shape}"
+                )
+        found = self.finder.find(images)
         results = [self._found(f) for f in found]
         accepted = [k for k, f in enumerate(found) if f.lungs.quality.ok]
         if not accepted:
@@ -195,19 +200,6 @@ class Pipeline:
         return Familiarity(
             score=round(score, 4), threshold=round(threshold, 4), unfamiliar=score < threshold
         )
-
-    def find_lungs(self, images: Sequence[np.ndarray]) -> list[Result]:
-        """The results of many images as far as the lung finder goes (``lunggate
-        segment``): rejected, or ``ok`` with the lungs' mask and no class yet."""
-        return [self._found(f) for f in self._find(images)]
-
-    def _find(self, images: Sequence[np.ndarray]) -> list[Found]:
-        for k, image in enumerate(images):
-            if image.ndim != 2 or image.dtype != np.uint8:
-                raise ValueError(
-                    f"image {k} must be 2-D uint8 grey, got {image.dtype} {image.shape}"
-                )
-        return self.finder.find(images)
 
     def _found(self, seen: Found) -> Result:
         """The result as far as the lung finder's answer goes: rejected, or waiting for

@@ -1,10 +1,10 @@
-"""Stage one, finding the lungs: overlays painted over, U-Net, repaint, carve.
+"""Stage one, finding the lungs: marks painted over, U-Net, repaint, carve.
 
 The mark removal and the U-Net depend on each other: the removal's fill decides
 where the U-Net puts a lung's border, and the border decides which side of it a
 fill should copy. So the lungs are found twice when a mark lies beyond them
 (``MarkRemovalConfig.repaint``): once on the plain inpainting, then on the image whose
-marked was painted again from the body around the first lungs. The marks' own
+marks were painted again from the body around the first lungs. The marks' own
 pixels are then carved out of the lungs (``MarkRemovalConfig.carve``).
 
 For a whole dataset (training, evaluation) the masks are cached on disk per weights
@@ -98,7 +98,7 @@ class LungFinder:
         return LungFinder(self.segmenter, replace(self.mark_removal, enabled=False), self.cache_dir)
 
     def find(self, images: Sequence[np.ndarray]) -> list[Found]:
-        """Paint over each raw 2-D uint8 image's overlays and segment it (twice where
+        """Paint over each raw 2-D uint8 image's marks and segment it (twice where
         that changes anything)."""
         n = max(1, len(images))
         start = time.perf_counter()
@@ -109,7 +109,7 @@ class LungFinder:
         found = self.segmenter.segment(cleaned)
         first: list[np.ndarray | None] = [None] * len(images)
         if self.mark_removal.enabled and self.mark_removal.repaint:
-            first = self._repaint(images, [o for _, o in removed], cleaned, found)
+            first = self._repaint(images, [m for _, m in removed], cleaned, found)
         out = []
         for c, (_, marked), f, m in zip(cleaned, removed, found, first, strict=True):
             lungs = carve_marks(f.mask, marked, self.mark_removal)
@@ -125,7 +125,7 @@ class LungFinder:
     def _repaint(
         self,
         images: Sequence[np.ndarray],
-        overlays: list[np.ndarray],
+        marks: list[np.ndarray],
         cleaned: list[np.ndarray],
         found: list[LungSegmentation],
     ) -> list[np.ndarray | None]:
@@ -133,7 +133,7 @@ class LungFinder:
         the images that changed again (``cleaned`` and ``found`` updated in place);
         return the first pass's masks of those (None elsewhere)."""
         first: list[np.ndarray | None] = [None] * len(images)
-        for k, (image, marked, f) in enumerate(zip(images, overlays, found, strict=True)):
+        for k, (image, marked, f) in enumerate(zip(images, marks, found, strict=True)):
             if marked.any():
                 repainted = repaint_beyond(image, cleaned[k], marked, f.mask, self.mark_removal)
                 if not np.array_equal(repainted, cleaned[k]):

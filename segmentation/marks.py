@@ -92,7 +92,7 @@ def repaint_beyond(
     inner = grow(lungs, -_pixels(config.inset_fraction, image.shape))
     beyond = marked & ~inner
     radius = _pixels(config.inpaint_fraction, image.shape)
-    # Inpainting reads pixels up to ``radius`` away: overlays farther from the lungs
+    # Inpainting reads pixels up to ``radius`` away: marks farther from the lungs
     # were filled from the body already, and repainting them (an inpainting of the
     # whole lung field, the costly part) would give the same pixels.
     if not (beyond & grow(inner, radius + 1)).any():

@@ -140,7 +140,7 @@ def test_pipeline_rejects_bad_arguments(tiny_pipeline):
 def test_predict_over_many_files_analyses_them_in_batches_and_keeps_their_order(
     tiny_pipeline, tmp_path, monkeypatch
 ):
-    from lunggate.audit.files import predict_files
+    from lunggate.audit.predict import predict_files
 
     (tmp_path / "broken.png").write_bytes(b"not an image")
     files = [SAMPLES[0], tmp_path / "broken.png", SAMPLES[1], SAMPLES[2]]
@@ -164,7 +164,7 @@ def test_predict_over_many_files_analyses_them_in_batches_and_keeps_their_order(
 def test_predict_names_outputs_by_their_path_under_the_folder_given(tiny_pipeline, tmp_path):
     import shutil
 
-    from lunggate.audit.files import predict_files
+    from lunggate.audit.predict import predict_files
 
     root = tmp_path / "films"
     for ward in ("a", "b"):
