@@ -85,6 +85,17 @@ def test_markdown_lists_every_metric_for_both_models():
         assert needle in text
 
 
+def test_markdown_tables_the_chain_test_beside_the_films_as_read():
+    report = fake_report()
+    moved = {"accuracy": 0.75, "macro_f1": 0.7, "flip_rate": 0.25, "mean_abs_prob_change": 0.2}
+    report["chain"] = {"JPEG quality 20": {"masked": moved, "raw": {**moved, "flip_rate": 0.5}}}
+    text = markdown(report)
+    assert "## Other imaging chains" in text
+    assert "| as read | 1.000 / 1.000 | 1.000 / 1.000 |" in text
+    assert "| JPEG quality 20 | 0.750 / 0.700, flips 0.250 | 0.750 / 0.700, flips 0.500 |" in text
+    assert "Other imaging chains" not in markdown(fake_report())
+
+
 def test_model_report_in_lung_summary():
     report = fake_report()["masked"]
     assert report["in_lung"]["median"] == pytest.approx(0.65)
@@ -137,6 +148,7 @@ def test_compare_end_to_end_writes_every_part(
             mark_removal=MarkRemovalConfig(enabled=removal),
             more_seeds=(BurnMarksConfig().seed, 5),
             randomisation_images=2,
+            degradations=("JPEG quality 20",),
         ),
     )
     assert report["n"] == len(records)
@@ -167,6 +179,13 @@ def test_compare_end_to_end_writes_every_part(
     assert report["marks"]["mark_removal"]["enabled"] is removal
     assert report["marks"]["mask_variants_px"] == [-4, -2, 0, 2, 4]  # the shipped default
     assert set(report["marks"]["by_kind"]) == set(report["marks"]["kinds"])
+    assert list(report["chain"]) == ["JPEG quality 20"]  # the config's, in its order
+    for kind in ("masked", "raw"):
+        chained = report["chain"]["JPEG quality 20"][kind]
+        assert 0 <= chained["accuracy"] <= 1 and 0 <= chained["macro_f1"] <= 1
+        flips = chained["flip_rate"] * len(records)
+        assert flips == pytest.approx(round(flips))
+    assert "| JPEG quality 20 |" in (out / "compare.md").read_text()
     # The test's own layout again gives its own figures; another is a figure too.
     again = report["marks"]["more_seeds"]
     assert set(again) == {str(BurnMarksConfig().seed), "5"}
