@@ -185,14 +185,14 @@ class Comparison:
         result = {}
         for name in self.config.degradations:
             after, _ = self.rerun([DEGRADATIONS[name](image) for image in originals], self.finder)
-            result[name] = {
-                kind: {
-                    "accuracy": float((probs.argmax(-1) == labels).mean()),
-                    "macro_f1": macro_f1(labels, probs.argmax(-1)),
+            result[name] = {}
+            for kind, probs in after.items():
+                answers = probs.argmax(-1)
+                result[name][kind] = {
+                    "accuracy": float((answers == labels).mean()),
+                    "macro_f1": macro_f1(labels, answers),
                     **flip_stats(clean[kind][0], probs),
                 }
-                for kind, probs in after.items()
-            }
         return result
 
     def flip_rates(
@@ -273,16 +273,9 @@ def compare(
     originals = list(load_images([r.image for r in records]))
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
-    mark_runs = 1 + len(config.more_seeds) + len(config.marks.kinds)
-    # Masks, each model, the randomisation test, each mark run.
-    comparison.expect(
-        1
-        + len(comparison.everyone)
-        + 1
-        + mark_runs
-        + config.mark_removal.enabled
-        + len(config.degradations)
-    )
+    mark_runs = 1 + len(config.more_seeds) + len(config.marks.kinds) + config.mark_removal.enabled
+    # Masks, each model, the randomisation test, each mark run, each chain run.
+    comparison.expect(1 + len(comparison.everyone) + 1 + mark_runs + len(config.degradations))
     images, masks = comparison.finder.dataset(records, originals)
     comparison.stage("lung masks")
     clean = comparison.run(images, masks)

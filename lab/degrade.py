@@ -32,7 +32,7 @@ def jpeg(quality: int) -> Degradation:
     """Saved as a JPEG of ``quality`` and read back."""
 
     def apply(image: np.ndarray) -> np.ndarray:
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
 
     return apply
