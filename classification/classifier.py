@@ -119,29 +119,44 @@ class LungClassifier:
             ]
         )
 
+    def clear(self, logits: np.ndarray) -> np.ndarray:
+        """Which rows of one pass's logits (on the masks as found) are the answer as they
+        stand: those whose two highest logits lie ``one_pass_margin`` or more apart, and
+        every row of a model without mask variants."""
+        if len(self.mask_variants) == 1:
+            return np.ones(len(logits), bool)
+        top_two = np.sort(logits, -1)[:, -2:]
+        return top_two[:, 1] - top_two[:, 0] >= self.answer.one_pass_margin
+
     def _answer(
         self,
         images: Sequence[np.ndarray],
         masks: Sequence[np.ndarray | None],
         progress: str | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, list[Box], np.ndarray]]:
-        """Per chunk of images: the answer's logits (the mean over the mask variants),
-        the Grad-CAM of its class on the mask as found, that mask's crop boxes and the
-        pooled features of its pass.
+        """Per chunk of images: the answer's logits, the Grad-CAM of its class on the
+        mask as found, that mask's crop boxes and the pooled features of its pass.
 
-        All variants of a chunk go through the network in one pass; the map comes from
-        the same pass (``pooled_linear_cam``), so explaining costs no extra pass.
-        ``progress`` names a bar (on stderr, gone when done) that counts the images.
+        The chunk goes through the network once on the masks as found; only the films
+        whose two highest logits lie nearer than ``one_pass_margin`` go through again,
+        on the other mask variants in one batch, and answer with the mean over all.
+        The map comes from the first pass (``pooled_linear_cam``), so explaining costs
+        no extra pass. ``progress`` names a bar (on stderr, gone when done) that counts
+        the images.
         """
-        order = (0, *(r for r in self.mask_variants if r != 0))
+        others = [r for r in self.mask_variants if r != 0]
         for s in chunks(len(images), self.batch_size, progress):
             chunk, chunk_masks = images[s : s + self.batch_size], masks[s : s + self.batch_size]
-            prepared = [self.prepare(chunk, chunk_masks, r) for r in order]
-            features, logits = self._forward(np.concatenate([x for x, _ in prepared]))
-            n = len(chunk)
-            logits = logits.reshape(len(order), n, -1).mean(0)
-            cams = pooled_linear_cam(features[:n], self._head[:, logits.argmax(-1)].T)
-            yield logits, cams, prepared[0][1], features[:n].mean((1, 2))
+            x, boxes = self.prepare(chunk, chunk_masks)
+            features, logits = self._forward(x)
+            ties = np.flatnonzero(~self.clear(logits))
+            if len(ties):
+                tie_images, tie_masks = [chunk[i] for i in ties], [chunk_masks[i] for i in ties]
+                batch = np.concatenate([self.prepare(tie_images, tie_masks, r)[0] for r in others])
+                variants = self._forward(batch)[1].reshape(len(others), len(ties), -1)
+                logits[ties] = (logits[ties] + variants.sum(0)) / (1 + len(others))
+            cams = pooled_linear_cam(features, self._head[:, logits.argmax(-1)].T)
+            yield logits, cams, boxes, features.mean((1, 2))
 
     def answer_logits(
         self,
@@ -149,7 +164,8 @@ class LungClassifier:
         masks: Sequence[np.ndarray | None],
         progress: str | None = None,
     ) -> np.ndarray:
-        """(N, 4) logits of the answer: the mean over the mask variants."""
+        """(N, 4) logits of the answer: one pass, or the mean over the mask variants
+        for a near tie."""
         chunks = [logits for logits, *_ in self._answer(images, masks, progress)]
         if not chunks:
             return np.zeros((0, len(self.class_names)), np.float32)

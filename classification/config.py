@@ -80,11 +80,17 @@ class AnswerConfig:
     temperature: float = 1.0
     """Calibration temperature of the answer's logits (training fits it to one pass)."""
     mask_variants_px: tuple[int, ...] = (-4, -2, 0, 2, 4)
-    """Masked input: answer with the mean logits over the lung mask grown by each of
-    these pixels (negative: shrunk). The U-Net's boundary moves by a few pixels with
-    anything burned in against a lung; an answer averaged over such moves changes
-    less when it does. The mask as found (0) is always one: the Grad-CAM explains it.
-    Ignored by raw-input models."""
+    """Masked input: a near tie (``one_pass_margin``) answers with the mean logits over
+    the lung mask grown by each of these pixels (negative: shrunk). The U-Net's boundary
+    moves by a few pixels with anything burned in against a lung; an answer averaged
+    over such moves changes less when it does. The mask as found (0) is always one: the
+    Grad-CAM explains it. Ignored by raw-input models."""
+    one_pass_margin: float = 2.0
+    """Masked input: when the pass on the mask as found puts its two highest logits at
+    least this far apart, that pass is the answer and the other variants are not run;
+    only nearer ties are averaged. The mask variants steady near ties (a boundary moved
+    by a pixel tips them over); a clear answer does not move, and skipping their passes
+    is most of the pipeline's speed. 0: always one pass; infinity: always all variants."""
     familiarity_threshold: float | None = None
     """Energy score of the answer below which a film is unlike the training data
     (``familiarity.fit_threshold`` on the validation split, with the temperature);
@@ -96,6 +102,8 @@ class AnswerConfig:
                 f"mask variants {list(self.mask_variants_px)} must include 0 (the mask as "
                 "found, which the Grad-CAM explains)"
             )
+        if not self.one_pass_margin >= 0:
+            raise LunggateError(f"one-pass margin must be 0 or more, got {self.one_pass_margin}")
         if not self.temperature > 0:
             raise LunggateError(f"temperature must be positive, got {self.temperature}")
 

@@ -8,7 +8,7 @@ validation macro-F1; the calibration temperature is fitted on validation at the 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,12 +105,12 @@ def batches(images, masks, labels, config: ClsTrainConfig):
             yield np.stack(xs), eye[labels[chosen]]
 
 
-def fit_answer(logits: np.ndarray, labels: np.ndarray, variants: tuple[int, ...]) -> AnswerConfig:
-    """The answer's settings fitted on the validation split's answer logits: the
+def fit_answer(logits: np.ndarray, labels: np.ndarray, answer: AnswerConfig) -> AnswerConfig:
+    """``answer`` with the settings fitted on the validation split's logits of it: the
     temperature, then the familiarity threshold at that temperature."""
     temperature = fit_temperature(logits, labels)
     threshold = fit_threshold(energy(logits, temperature))
-    return AnswerConfig(temperature, variants, threshold)
+    return replace(answer, temperature=temperature, familiarity_threshold=threshold)
 
 
 def learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
@@ -290,7 +290,7 @@ def train_classifier(
         model.fit(dataset, initial_epoch=warmup, epochs=warmup + config.epochs, **fit)
     best = LungClassifier.load(out)
     # One pass on the mask as found, until ``calibrate`` chooses the answer's variants.
-    answer = fit_answer(best.logits(x_val), y_val, (0,))
+    answer = fit_answer(best.logits(x_val), y_val, AnswerConfig(mask_variants_px=(0,)))
     final_meta = {
         **modelfile.read_meta(out),
         "answer": asdict(answer),
@@ -336,7 +336,7 @@ def calibrate(
     labels = labels_of(val)
     logits = classifier.answer_logits(images, masks)
     pred = logits.argmax(-1)
-    answer = fit_answer(logits, labels, variants)
+    answer = fit_answer(logits, labels, classifier.answer)
     meta = modelfile.read_meta(weights)
     meta["answer"] = asdict(answer)
     meta["answer_val"] = {

@@ -47,11 +47,11 @@ def test_round_trip_explains_at_image_size(tmp_path: Path, keras_session):
     np.testing.assert_allclose(original.logits(x), loaded.logits(x), atol=0.05)
 
 
-def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
+def test_a_near_tie_answers_with_the_mean_over_mask_variants(tmp_path: Path, keras_session):
     from lunggate.core.masks import grow
 
     classifier = save_tiny(tmp_path / "cls.npz")
-    classifier.answer = AnswerConfig(mask_variants_px=(-2, 0, 2))
+    classifier.answer = AnswerConfig(mask_variants_px=(-2, 0, 2), one_pass_margin=np.inf)
     pairs = [synthetic_xray(seed, 80) for seed in (3, 4, 5)]
     images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
     each = [
@@ -71,11 +71,40 @@ def test_answer_is_the_mean_over_mask_variants(tmp_path: Path, keras_session):
     np.testing.assert_allclose(pooled @ kernel + bias, each[1], atol=1e-3)
 
 
+def test_a_clear_answer_is_its_one_pass(tmp_path: Path, keras_session):
+    from lunggate.core.masks import grow
+
+    classifier = save_tiny(tmp_path / "cls.npz")
+    pairs = [synthetic_xray(seed, 80) for seed in range(3, 9)]
+    images, masks = [p[0] for p in pairs], [p[1] > 0 for p in pairs]
+    one = classifier.logits(classifier.prepare(images, masks)[0])
+    top_two = np.sort(one, -1)[:, -2:]
+    margins = top_two[:, 1] - top_two[:, 0]
+    # A margin between the films' own: the clearer half answers in one pass.
+    margin = float(np.median(margins))
+    classifier.answer = AnswerConfig(mask_variants_px=(-2, 0, 2), one_pass_margin=margin)
+    each = [
+        classifier.logits(classifier.prepare(images, [grow(m, r) for m in masks])[0])
+        for r in (-2, 2)
+    ]
+    mean = (one + each[0] + each[1]) / 3
+    clear = margins >= margin
+    assert 0 < clear.sum() < len(images)
+    answer = classifier.answer_logits(images, masks)
+    np.testing.assert_allclose(answer[clear], one[clear], atol=1e-5)
+    np.testing.assert_allclose(answer[~clear], mean[~clear], atol=1e-5)
+    # A margin of 0 is one pass for every film.
+    classifier.answer = AnswerConfig(mask_variants_px=(-2, 0, 2), one_pass_margin=0.0)
+    np.testing.assert_allclose(classifier.answer_logits(images, masks), one, atol=1e-5)
+
+
 def test_answer_settings_are_checked():
     from lunggate.core.errors import LunggateError
 
     with pytest.raises(LunggateError, match="must include 0"):
         AnswerConfig(mask_variants_px=(-2, 2))
+    with pytest.raises(LunggateError, match="one-pass margin must be 0 or more"):
+        AnswerConfig(one_pass_margin=-1.0)
     with pytest.raises(LunggateError, match="temperature must be positive"):
         AnswerConfig(temperature=0.0)
     with pytest.raises(LunggateError, match="unknown setting"):

@@ -34,7 +34,7 @@ def test_fit_answer_fits_the_temperature_then_the_threshold():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 400)
     logits = rng.normal(size=(400, 4)) + 3 * np.eye(4)[labels]
-    answer = fit_answer(logits, labels, (0,))
+    answer = fit_answer(logits, labels, AnswerConfig(mask_variants_px=(0,)))
     below = energy(logits, answer.temperature) < answer.familiarity_threshold
     assert below.mean() == pytest.approx(0.05, abs=0.01)
 

@@ -55,6 +55,7 @@ def test_bench_times_every_stage_and_keeps_other_entries(tmp_path, capsys):
         assert entry["repeats"] == 2 and entry["p50_ms"] > 0 and entry["batched_img_per_s"] > 0
         assert entry["batch_size"] == 4
     assert report["end_to_end"]["runtime"] == "litert"
+    assert 0 <= report["end_to_end"]["one_pass_share"] <= 1  # what the timed answers cost
     assert report["tensorflow"]["classification_gradcam"]["p50_ms"] > 0
     # The seeds' bare classifier, timed in the same run, and how lunggate compares.
     seed = report["seed_004_baseline"]
