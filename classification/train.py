@@ -320,8 +320,8 @@ def calibrate(
 ) -> dict:
     """Make a trained masked classifier answer over ``variants``; refit its temperature.
 
-    Averaging over grown and shrunk masks is an inference setting, chosen on the
-    validation split after training; the temperature fitted to single-mask logits
+    Averaging near ties over grown and shrunk masks is an inference setting, chosen on
+    the validation split after training; the temperature fitted to single-mask logits
     would be off for averaged ones, so it is refitted on the same split, as the
     pipeline sees it (burned-in marks removed), and the familiarity threshold with it.
     The weights file is left alone;
