@@ -330,7 +330,7 @@ def calibrate(
     classifier = LungClassifier.load(weights)
     if not classifier.masked:
         raise ModelFileError(f"{weights} is a raw-input classifier: it uses no lung mask")
-    classifier.answer = AnswerConfig(mask_variants_px=variants)
+    classifier.answer = replace(classifier.answer, mask_variants_px=variants)
     (val,) = split_records(data_root, split_file, "val")
     images, masks = finder.dataset(val)
     labels = labels_of(val)
