@@ -3,8 +3,9 @@
 Films reach lunggate through chains it never saw: scanners and archives that store a
 smaller image and enlarge it again, JPEG exports, global contrast equalisation. None
 of them changes the disease on the film, so an answer that moves with them reads the
-chain, not the lungs. Each degradation is a fixed, deterministic function of the grey
-image (same size out as in), so the test repeats bit for bit.
+chain, not the lungs. Nor does the size a film is sent at: an archive's full-size
+export of the same film must get the same answer. Each degradation is a fixed,
+deterministic function of the grey image, so the test repeats bit for bit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ def resampled(side: int) -> Degradation:
     return apply
 
 
+def enlarged(side: int) -> Degradation:
+    """Enlarged to ``side`` px square (bicubic): the same film sent at a larger size."""
+
+    def apply(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (side, side), interpolation=cv2.INTER_CUBIC)
+
+    return apply
+
+
 def jpeg(quality: int) -> Degradation:
     """Saved as a JPEG of ``quality`` and read back."""
 
@@ -44,5 +54,7 @@ DEGRADATIONS: dict[str, Degradation] = {
     "JPEG quality 50": jpeg(50),
     "JPEG quality 20": jpeg(20),
     "histogram equalised": cv2.equalizeHist,
+    "enlarged to 512 px": enlarged(512),
+    "enlarged to 1024 px": enlarged(1024),
 }
 """The chain test's degradations, by the name its report gives them."""

@@ -31,6 +31,7 @@ from lunggate.classification.interface import Classifier
 from lunggate.classification.user_model import UserClassifier
 from lunggate.core import __version__, modelfile
 from lunggate.core.errors import LunggateError
+from lunggate.core.film_format import to_shape
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SEGMENTER_WEIGHTS
 from lunggate.pipeline.result import (
     OUTSIDE_LUNGS,
@@ -153,10 +154,25 @@ class Pipeline:
         found = self.finder.find(images)
         results = [self._found(f) for f in found]
         accepted = [k for k, f in enumerate(found) if f.lungs.quality.ok]
-        if not accepted:
-            return results
-        cleaned = [found[k].image for k in accepted]
-        masks = [found[k].lungs.mask for k in accepted]
+        if accepted:
+            self._classify(results, [found[k] for k in accepted], accepted, guided)
+        for r, image in zip(results, images, strict=True):
+            # Found and scored on the corpus-format film; shown on the film as sent.
+            r.attach(
+                **{
+                    kind: to_shape(picture, image.shape)
+                    for kind, picture in (("mask", r.mask), ("cam", r.cam), ("guided", r.guided))
+                    if picture is not None
+                }
+            )
+        return results
+
+    def _classify(
+        self, results: list[Result], found: list[Found], accepted: list[int], guided: bool
+    ) -> None:
+        """Classify and explain the films whose lungs were accepted, filling their results."""
+        cleaned = [f.image for f in found]
+        masks = [f.lungs.mask for f in found]
         start = time.perf_counter()
         explained = self.classifier.explain(cleaned, masks)
         cls_ms = (time.perf_counter() - start) * 1000 / len(accepted)
@@ -188,7 +204,6 @@ class Pipeline:
             for k, guided_map in zip(accepted, maps, strict=True):
                 results[k].attach(guided=guided_map)
                 results[k].timings_ms["guided_gradcam"] = round(guided_ms, 2)
-        return results
 
     def _familiarity(self, logits: np.ndarray) -> Familiarity | None:
         """How close the film is to the training films (``classification.familiarity``),

@@ -134,7 +134,8 @@ class Result(BaseModel):
 
     @property
     def mask(self) -> np.ndarray:
-        """Bool lung mask the classifier gated with and the score was taken on."""
+        """Bool lung mask the classifier gated with and the score was taken on, at the
+        film's size as sent (found on its corpus-format copy, ``core.film_format``)."""
         return self._mask
 
     @property

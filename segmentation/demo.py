@@ -15,6 +15,7 @@ import numpy as np
 
 from lunggate.core.data import image_files, output_stem
 from lunggate.core.errors import LunggateError
+from lunggate.core.film_format import to_shape
 from lunggate.core.imageio import read_image
 from lunggate.core.overlays import draw_outline, to_rgb, write_png
 from lunggate.segmentation.config import MarkRemovalConfig
@@ -38,9 +39,10 @@ def segment_files(
             yield f"{path.name}: ERROR, {exc}"
             continue
         found = finder.find([image])[0].lungs
+        mask = to_shape(found.mask, image.shape)
         stem = output_stem(out, path, inputs)
-        write_png(Path(f"{stem}_mask.png"), found.mask.astype(np.uint8) * 255)
-        write_png(Path(f"{stem}_lungs.png"), draw_outline(to_rgb(image), found.mask))
+        write_png(Path(f"{stem}_mask.png"), mask.astype(np.uint8) * 255)
+        write_png(Path(f"{stem}_lungs.png"), draw_outline(to_rgb(image), mask))
         q = found.quality
         status = "ok" if q.ok else f"REJECTED ({q.reason})"
         yield f"{path.name}: lung area {q.area_fraction:.2f}, {q.components} component(s), {status}"

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lunggate.core.data import Record, load_images
+from lunggate.core.film_format import to_corpus_format
 from lunggate.core.paths import CACHE_DIR, SEGMENTER_WEIGHTS
 from lunggate.core.progress import chunks
 from lunggate.segmentation.config import MarkRemovalConfig
@@ -40,7 +41,8 @@ class Found:
     """One X-ray as the pipeline sees it."""
 
     image: np.ndarray
-    """Cleaned of marks: what the segmenter saw last and the classifier sees."""
+    """In the corpus format (``film_format``) and cleaned of marks: what the segmenter
+    saw last and the classifier sees."""
     marked: np.ndarray
     """Bool mask of the pixels painted over."""
     lungs: LungSegmentation
@@ -52,7 +54,8 @@ class Found:
     carved_fraction: float = 0.0
     """Share of the U-Net's lung pixels carved out as marks: a mark lay on a lung there."""
     timings_ms: dict[str, float] = field(default_factory=dict)
-    """Per image: ``mark_removal`` and ``segmentation`` (both passes, repaint, carve)."""
+    """Per image: ``mark_removal`` (the resize to the corpus format included) and
+    ``segmentation`` (both passes, repaint, carve)."""
 
 
 def rebuild(
@@ -98,10 +101,11 @@ class LungFinder:
         return LungFinder(self.segmenter, replace(self.mark_removal, enabled=False), self.cache_dir)
 
     def find(self, images: Sequence[np.ndarray]) -> list[Found]:
-        """Paint over each raw 2-D uint8 image's marks and segment it (twice where
-        that changes anything)."""
+        """Bring each raw 2-D uint8 image to the corpus format, paint over its marks and
+        segment it (twice where that changes anything)."""
         n = max(1, len(images))
         start = time.perf_counter()
+        images = [to_corpus_format(image) for image in images]
         removed = [remove_marks(img, self.mark_removal) for img in images]
         removal_ms = (time.perf_counter() - start) * 1000 / n
         start = time.perf_counter()
@@ -165,7 +169,8 @@ class LungFinder:
             except (OSError, ValueError, EOFError, zipfile.BadZipFile):
                 cached = {}  # a damaged cache is only lost time: recompute it
 
-        raw = list(originals if originals is not None else load_images([r.image for r in records]))
+        raw = originals if originals is not None else load_images([r.image for r in records])
+        raw = [to_corpus_format(image) for image in raw]
         images: list[np.ndarray] = [np.empty(0)] * len(records)
         missing = []
         for i, r in enumerate(records):

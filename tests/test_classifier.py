@@ -178,7 +178,14 @@ def test_train_few_steps_writes_checkpoint_and_continues_from_it(
     assert modelfile.read_meta(tmp_path / "more.npz")["val_macro_f1"] >= meta["val_macro_f1"]
     # A continuation for what validation cannot show keeps its own epoch, better or not.
     own = replace(more, beat_init_weights=False, mixstyle=0.5)
-    train_classifier(own, None, tiny_dataset, tmp_path / "own.npz", tmp_path / "split.csv")
+    train_classifier(
+        own,
+        None,
+        tiny_dataset,
+        tmp_path / "own.npz",
+        tmp_path / "split.csv",
+        reports=tmp_path / "reports",  # never the checkout's reports/
+    )
     assert modelfile.read_meta(tmp_path / "own.npz")["epoch"] == 3
     assert modelfile.read_meta(tmp_path / "own.npz")["config"]["mixstyle"] == 0.5
 

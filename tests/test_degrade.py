@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lunggate.lab.degrade import DEGRADATIONS, jpeg, resampled
+from lunggate.lab.degrade import DEGRADATIONS, enlarged, jpeg, resampled
 
 
 def grain(size: int = 256) -> np.ndarray:
@@ -15,10 +15,10 @@ def grain(size: int = 256) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", list(DEGRADATIONS))
-def test_each_degradation_keeps_the_film_grey_and_its_size_and_repeats(name):
+def test_each_degradation_keeps_the_film_grey_and_repeats(name):
     image = grain(200)
     out = DEGRADATIONS[name](image)
-    assert out.shape == image.shape and out.dtype == np.uint8
+    assert out.ndim == 2 and out.dtype == np.uint8
     assert np.array_equal(out, DEGRADATIONS[name](image))  # the test repeats bit for bit
     assert not np.array_equal(out, image)
 
@@ -47,3 +47,19 @@ def test_equalisation_spreads_the_grey_levels():
     out = DEGRADATIONS["histogram equalised"](image)
     assert np.array_equal(out, cv2.equalizeHist(image))
     assert np.ptp(out) > np.ptp(image)
+
+
+def test_enlarging_sends_the_same_film_at_a_larger_size():
+    image = cv2.GaussianBlur(grain(), (0, 0), 1.5)  # detail a 256 px film can hold
+    out = enlarged(512)(image)
+    assert out.shape == (512, 512)
+    # Area-averaged back to the film's size, the enlarged film is the film again.
+    back = cv2.resize(out, image.shape[::-1], interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(back - image).mean() < 1
+
+
+def test_the_other_degradations_keep_the_films_size():
+    image = grain(200)
+    for name, degrade in DEGRADATIONS.items():
+        if not name.startswith("enlarged"):
+            assert degrade(image).shape == image.shape, name

@@ -11,6 +11,7 @@ from lunggate.classification.attention import resolution_ceiling
 from lunggate.classification.gating import lung_box
 from lunggate.core import CLASS_NAMES
 from lunggate.core.data import read_gray
+from lunggate.core.film_format import to_corpus_format
 from lunggate.pipeline.analyze import Pipeline
 from lunggate.pipeline.result import OUTSIDE_LUNGS
 
@@ -116,6 +117,19 @@ def test_batch_matches_single_calls(tiny_pipeline):
         if s.probabilities:
             for c in CLASS_NAMES:
                 assert s.probabilities[c] == pytest.approx(b.probabilities[c], abs=1e-4)
+
+
+def test_a_film_sent_at_another_size_is_answered_as_its_corpus_format_copy(tiny_pipeline):
+    """The networks learned from 256 px films: a film sent larger is found and answered
+    on its copy in that format, and its maps come back at the size it was sent."""
+    image = read_gray(SAMPLES[0])
+    big = cv2.resize(image, (512, 640), interpolation=cv2.INTER_CUBIC)
+    sent, corpus = tiny_pipeline.analyze_batch([big, to_corpus_format(big)])
+    assert sent.status == corpus.status == "ok"
+    assert sent.probabilities == corpus.probabilities
+    assert sent.attention == corpus.attention and sent.lung == corpus.lung
+    assert sent.mask.shape == sent.cam.shape == (640, 512)
+    assert sent.mask.mean() == pytest.approx(corpus.mask.mean(), abs=0.01)
 
 
 def test_threshold_one_flags_every_prediction(tiny_pipeline):

@@ -102,6 +102,7 @@ def test_train_few_steps_writes_a_loadable_checkpoint(
 
 def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: Path):
     from lunggate.core.data import scan_dataset
+    from lunggate.core.film_format import CORPUS_SIDE
     from lunggate.segmentation.config import MarkRemovalConfig
     from lunggate.segmentation.finder import FIRST, LungFinder
 
@@ -112,7 +113,8 @@ def test_mask_cache_is_reused_and_survives_damage(tiny_dataset: Path, tmp_path: 
     segmenter = UNetSegmenter.load()
     images, masks = LungFinder(segmenter, MarkRemovalConfig(), tmp_path).dataset(records)
     (cache,) = tmp_path.glob("masks_*.npz")
-    assert [m.shape for m in masks] == [(64, 64)] * len(records)
+    # The 64 px films are found in the corpus format, as the pipeline finds them.
+    assert [m.shape for m in masks] == [(CORPUS_SIDE, CORPUS_SIDE)] * len(records)
     with np.load(cache) as stored:
         assert FIRST + records[0].id in stored.files
 
