@@ -36,6 +36,7 @@ from lunggate.classification.metrics import classification_metrics, interval95, 
 from lunggate.classification.sanity import randomisation_test
 from lunggate.core import CLASS_NAMES
 from lunggate.core.data import load_images
+from lunggate.core.film_format import to_corpus_format
 from lunggate.core.overlays import to_rgb
 from lunggate.core.paths import CLASSIFIER_WEIGHTS, SPLIT_FILE
 from lunggate.core.splits import split_records
@@ -270,7 +271,8 @@ def compare(
 ) -> dict:
     """Write ``compare.json``, ``compare.md`` and figures to ``out``; return the JSON."""
     (records,) = split_records(data_root, split_file, split)
-    originals = list(load_images([r.image for r in records]))
+    # In the corpus format the lungs are found in, so marks are burned in at their masks' scale.
+    originals = [to_corpus_format(image) for image in load_images([r.image for r in records])]
     labels = np.array([CLASS_NAMES.index(r.label) for r in records])
     comparison = Comparison(config)
     mark_runs = 1 + len(config.more_seeds) + len(config.marks.kinds) + config.mark_removal.enabled
