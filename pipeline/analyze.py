@@ -155,7 +155,7 @@ class Pipeline:
         results = [self._found(f) for f in found]
         accepted = [k for k, f in enumerate(found) if f.lungs.quality.ok]
         if accepted:
-            self._classify(results, [found[k] for k in accepted], accepted, guided)
+            self._classify([results[k] for k in accepted], [found[k] for k in accepted], guided)
         for r, image in zip(results, images, strict=True):
             # Found and scored on the corpus-format film; shown on the film as sent.
             r.attach(
@@ -167,18 +167,15 @@ class Pipeline:
             )
         return results
 
-    def _classify(
-        self, results: list[Result], found: list[Found], accepted: list[int], guided: bool
-    ) -> None:
-        """Classify and explain the films whose lungs were accepted, filling their results."""
+    def _classify(self, results: list[Result], found: list[Found], guided: bool) -> None:
+        """Classify and explain films whose lungs were accepted, filling in their results."""
         cleaned = [f.image for f in found]
         masks = [f.lungs.mask for f in found]
         start = time.perf_counter()
         explained = self.classifier.explain(cleaned, masks)
-        cls_ms = (time.perf_counter() - start) * 1000 / len(accepted)
+        cls_ms = (time.perf_counter() - start) * 1000 / len(found)
         names = self.classifier.class_names
-        for k, e in zip(accepted, explained, strict=True):
-            r = results[k]
+        for r, e in zip(results, explained, strict=True):
             score = in_lung_score(e.cam, r.mask)
             threshold = flag_threshold(self.attention_threshold, r.lung.area_fraction)
             r.label = names[e.class_index]
@@ -200,10 +197,10 @@ class Pipeline:
         if guided:
             start = time.perf_counter()
             maps = self.classifier.guided_gradcam(cleaned, masks, explained)
-            guided_ms = (time.perf_counter() - start) * 1000 / len(accepted)
-            for k, guided_map in zip(accepted, maps, strict=True):
-                results[k].attach(guided=guided_map)
-                results[k].timings_ms["guided_gradcam"] = round(guided_ms, 2)
+            guided_ms = (time.perf_counter() - start) * 1000 / len(found)
+            for r, guided_map in zip(results, maps, strict=True):
+                r.attach(guided=guided_map)
+                r.timings_ms["guided_gradcam"] = round(guided_ms, 2)
 
     def _familiarity(self, logits: np.ndarray) -> Familiarity | None:
         """How close the film is to the training films (``classification.familiarity``),

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lunggate.core.film_format import CORPUS_SIDE
 from lunggate.segmentation.config import QualityConfig
-
-_TEXTURE_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,10 @@ def confidence(probability: np.ndarray) -> float:
 
 
 def texture(image: np.ndarray) -> float:
-    """Mean absolute fine detail in grey levels, at 256 px whatever the image's size."""
+    """Mean absolute fine detail in grey levels, at the corpus format's side whatever the
+    image's size."""
     small = cv2.resize(
-        image.astype(np.float32), (_TEXTURE_SIDE, _TEXTURE_SIDE), interpolation=cv2.INTER_AREA
+        image.astype(np.float32), (CORPUS_SIDE, CORPUS_SIDE), interpolation=cv2.INTER_AREA
     )
     return float(np.abs(small - cv2.GaussianBlur(small, (0, 0), 2.0)).mean())
 
